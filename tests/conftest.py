@@ -1,0 +1,43 @@
+"""Shared fixtures: the real corpus (../shared when present, else the committed subset)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CORPUS = REPO.parent / "shared" / "corpus" / "gifs"
+COMMITTED_CORPUS = REPO / "tests" / "corpus"
+SAMPLES = REPO / "data" / "samples"
+
+
+def corpus_dir() -> Path:
+    """The real-GIF corpus: ``../shared/corpus/gifs`` if present, else ``tests/corpus``."""
+    return SHARED_CORPUS if (SHARED_CORPUS / "MANIFEST.csv").exists() else COMMITTED_CORPUS
+
+
+def good_corpus_gifs() -> list[Path]:
+    """Every good GIF of the corpus (the ``bad/`` folder excluded), sorted."""
+    root = corpus_dir()
+    return sorted(p for p in root.glob("*.gif") if p.is_file())
+
+
+def bad_corpus_files() -> list[Path]:
+    return sorted(p for p in (corpus_dir() / "bad").iterdir() if p.is_file())
+
+
+def manifest_rows() -> list[dict]:
+    with open(corpus_dir() / "MANIFEST.csv", newline="", encoding="utf-8") as f:
+        return [r for r in csv.DictReader(f) if not r["file"].startswith("bad/")]
+
+
+@pytest.fixture
+def corpus() -> Path:
+    return corpus_dir()
+
+
+@pytest.fixture
+def samples() -> Path:
+    return SAMPLES
