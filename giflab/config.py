@@ -10,6 +10,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from giflab.frames import DecodeLimits
+
 DATA_DIR_ENV = "GIFLAB_DATA_DIR"
 
 
@@ -60,6 +62,10 @@ class Settings(BaseModel):
     @property
     def tmp_dir(self) -> Path:
         return self.data_dir / "tmp"
+
+    def limits(self) -> DecodeLimits:
+        """Decode bounds for GIF readers."""
+        return DecodeLimits(self.max_total_pixels, self.max_frame_pixels, self.max_frames)
 
     def ensure_dirs(self) -> None:
         """Create the folders that must exist before a run (cheap, idempotent)."""

@@ -129,7 +129,9 @@ def iter_frames(
                     f"more than {limits.max_frames} frames or {limits.max_total_pixels} pixels",
                 )
             if wanted is None or i in wanted:
-                rgba = np.asarray(im.convert("RGBA"))
+                # Pillow grows its canvas when a frame overhangs the logical screen; the GIF's
+                # declared screen is the image (browsers clip to it), so crop back to it.
+                rgba = np.asarray(im.convert("RGBA"))[:h, :w]
                 yield Frame(i, rgba, int(im.info.get("duration", 0) or 0))
                 if wanted is not None and i >= wanted[-1]:
                     return

@@ -15,6 +15,7 @@ from giflab.frames import (
     open_gif,
     seek_frame,
 )
+from giflab.schemas import GifMetadataV1
 
 
 def validate_gif(path: Path | str, limits: DecodeLimits = DEFAULT_LIMITS) -> int:
@@ -44,11 +45,16 @@ def validate_gif(path: Path | str, limits: DecodeLimits = DEFAULT_LIMITS) -> int
     return n
 
 
-def _colour_ids(rgba: np.ndarray) -> np.ndarray:
-    """24-bit ids of the opaque colours of one frame (transparent pixels excluded)."""
-    opaque = rgba[..., 3] > 0
-    rgb = rgba[..., :3][opaque].astype(np.uint32)
-    return (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+def _pixel_words(rgba: np.ndarray) -> np.ndarray:
+    """Each RGBA pixel as one uint32 word (byte order R, G, B, A in memory), no copy if possible."""
+    return np.ascontiguousarray(rgba).view(np.uint32).reshape(-1)
+
+
+# In a pixel word, alpha is the most significant byte on little-endian machines, the least on
+# big-endian ones; these masks pick alpha and the RGB bits either way.
+_LITTLE = np.little_endian
+_RGB_MASK = 0x00FFFFFF if _LITTLE else 0xFFFFFF00
+_RGB_SHIFT = 0 if _LITTLE else 8
 
 
 def read_metadata(path: Path | str, limits: DecodeLimits = DEFAULT_LIMITS) -> dict:
@@ -67,9 +73,11 @@ def read_metadata(path: Path | str, limits: DecodeLimits = DEFAULT_LIMITS) -> di
     width = height = 0
     for frame in iter_frames(path, limits=limits):
         height, width = frame.rgba.shape[:2]
-        seen[_colour_ids(frame.rgba)] = True
-        if not any_transparent and (frame.rgba[..., 3] == 0).any():
-            any_transparent = True
+        words = _pixel_words(frame.rgba)
+        alpha = words & (0xFF000000 if _LITTLE else 0xFF)
+        opaque = alpha != 0
+        seen[(words[opaque] & _RGB_MASK) >> _RGB_SHIFT] = True
+        any_transparent = any_transparent or not opaque.all()
         delays.append(frame.delay_ms)
     with open_gif(path, limits) as im:
         loop = im.info.get("loop")
@@ -88,3 +96,29 @@ def read_metadata(path: Path | str, limits: DecodeLimits = DEFAULT_LIMITS) -> di
         "has_transparency": any_transparent,
         "file_kb": round(path.stat().st_size / 1024.0, 3),
     }
+
+
+def metadata_record(
+    sha256: str, files: list[tuple[str, str]], limits: DecodeLimits = DEFAULT_LIMITS
+):
+    """The ``GifMetadataV1`` row of one GIF, measured from the first of its files that exists.
+
+    ``files`` is ``[(absolute path, path relative to its raw folder), ...]`` from the registry.
+    """
+    present = [(Path(p), rel) for p, rel in files if Path(p).is_file()]
+    if not present:
+        raise BadGifError(files[0][0] if files else sha256, "missing", "no registered file exists")
+    names = sorted({Path(rel).name for _, rel in present})
+    return GifMetadataV1(
+        gif_sha=sha256,
+        orig_filename=Path(present[0][1]).name,
+        orig_filenames=names,
+        rel_paths=sorted(rel for _, rel in present),
+        **read_metadata(present[0][0], limits),
+    )
+
+
+def metadata_task(item: tuple[str, list[tuple[str, str]]], limits: DecodeLimits = DEFAULT_LIMITS):
+    """``metadata_record`` for one ``(sha256, files)`` pair: the unit of work for a worker pool."""
+    sha256, files = item
+    return metadata_record(sha256, files, limits)

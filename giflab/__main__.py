@@ -1,0 +1,3 @@
+from giflab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,256 @@
+"""Command line: ``python -m giflab run|stats|doctor``.
+
+Heavy imports (Dagster, torch, mlflow) happen inside the commands that need them, so ``--help``
+and ``stats`` start fast. Errors are one line naming the file; the process exits 130 after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import sys
+import warnings
+from pathlib import Path
+
+from giflab.config import Settings
+
+EXIT_INTERRUPTED = 130
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir", type=Path, help="all state lives here (default: $GIFLAB_DATA_DIR or ./data)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="giflab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="ingest a folder of GIFs and materialise what is missing")
+    _common(run)
+    run.add_argument("raw_dir", nargs="?", type=Path, help="folder of GIFs (default: DATA_DIR/raw)")
+    run.add_argument(
+        "-j",
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: CPU count)",
+    )
+    run.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="skip work already done (default: on)",
+    )
+    run.add_argument(
+        "--fail-dir", type=Path, help="where bad files are moved (default: DATA_DIR/bad_gifs)"
+    )
+    run.add_argument("--dry-run", action="store_true", help="list the work; change nothing")
+    run.add_argument(
+        "--batch-size", type=int, default=64, help="GIFs per Dagster run (default: 64)"
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    stats = sub.add_parser("stats", help="counts straight from the database")
+    _common(stats)
+    stats.add_argument("--json", action="store_true", help="one JSON object for scripts")
+
+    doctor = sub.add_parser("doctor", help="what is installed and where state lives")
+    _common(doctor)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    kwargs = {}
+    if getattr(args, "data_dir", None):
+        kwargs["data_dir"] = args.data_dir
+    if getattr(args, "raw_dir", None):
+        kwargs["raw_dir"] = args.raw_dir
+    if getattr(args, "fail_dir", None):
+        kwargs["fail_dir"] = args.fail_dir
+    return Settings(**kwargs)
+
+
+def _install_sigint() -> None:
+    """First Ctrl-C: finish active work, flush, exit 130. Second: stop at once."""
+    from giflab.parallel import STOP
+
+    def handler(signum, frame):
+        if STOP.is_set():
+            raise KeyboardInterrupt
+        STOP.set()
+        print("\ninterrupted: finishing active work (Ctrl-C again to abort)", file=sys.stderr)
+
+    signal.signal(signal.SIGINT, handler)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from giflab.db import REGISTRY_DDL, open_db
+    from giflab.ingest import register_folder
+    from giflab.parallel import STOP, set_progress_hook
+
+    settings = _settings(args)
+    raw = settings.raw
+    if not raw.is_dir():
+        print(f"giflab: {raw}: not a folder", file=sys.stderr)
+        return 2
+    _install_sigint()
+    bar = _bar(args, "ingest", unit="file")
+    set_progress_hook(bar.update if bar is not None else None)
+    if args.dry_run:
+        conn = (
+            sqlite3.connect(f"file:{settings.db_path}?mode=ro", uri=True)
+            if settings.db_path.exists()
+            else sqlite3.connect(":memory:")
+        )
+        if not settings.db_path.exists():
+            conn.executescript(REGISTRY_DDL)
+        with conn:
+            report = register_folder(
+                conn,
+                raw,
+                settings.bad_dir,
+                limits=settings.limits(),
+                workers=args.workers,
+                dry_run=True,
+            )
+        conn.close()
+    else:
+        settings.ensure_dirs()
+        with open_db(settings.db_path) as conn:
+            report = register_folder(
+                conn, raw, settings.bad_dir, limits=settings.limits(), workers=args.workers
+            )
+    if bar is not None:
+        bar.close()
+    set_progress_hook(None)
+    verb = "would quarantine" if args.dry_run else "quarantined"
+    for path, kind, reason, dest in report.quarantined:
+        print(
+            f"{verb}: {path}: {kind}: {reason}" + (f" -> {dest}" if dest else ""), file=sys.stderr
+        )
+    print(
+        f"{report.files_seen} files: {len(report.new_gifs)} new GIFs, {len(report.duplicates)} duplicate names,"
+        f" {len(report.quarantined)} bad, {report.unchanged} unchanged"
+    )
+    if args.dry_run:
+        for sha in report.new_gifs:
+            print(f"would add partition {sha}")
+        return 0
+    if report.interrupted or STOP.is_set():
+        return EXIT_INTERRUPTED
+    return _materialize(args, settings)
+
+
+def _materialize(args: argparse.Namespace, settings: Settings) -> int:
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    _write_dagster_yaml(settings.dagster_home)
+    warnings.filterwarnings("ignore", module="dagster")
+    from dagster import DagsterInstance
+
+    from giflab.db import open_db
+    from giflab_assets.definitions import ASSETS
+    from giflab_assets.runner import add_partitions, execute, plan
+
+    with open_db(settings.db_path) as conn:
+        shas = [
+            r[0]
+            for r in conn.execute(
+                "SELECT sha256 FROM gif_files GROUP BY sha256 ORDER BY MIN(registered_at), sha256"
+            )
+        ]
+    with DagsterInstance.get() as instance:
+        added = add_partitions(instance, shas)
+        names = [a.key.to_user_string() for a in ASSETS]
+        steps = plan(instance, names, resume=args.resume, batch_size=args.batch_size)
+        total = sum(len(s.keys) * len(s.assets) for s in steps)
+        print(
+            f"{len(added)} partitions added; {total} asset partitions to materialise in {len(steps)} runs"
+        )
+        bar = _bar(args, "materialise", total=total, unit="partition")
+        summary = execute(
+            instance,
+            steps,
+            data_dir=str(settings.data_dir),
+            workers=args.workers,
+            on_step=(lambda s: bar.update(len(s.keys) * len(s.assets)))
+            if bar is not None
+            else None,
+        )
+        if bar is not None:
+            bar.close()
+    for sha in summary.quarantined:
+        print(f"quarantined after ingest: {sha}", file=sys.stderr)
+    for run_id in summary.failed:
+        print(
+            f"giflab: run {run_id} failed (see the Dagster UI or `dagster debug`)", file=sys.stderr
+        )
+    print(f"{summary.runs} runs, {summary.partitions} partitions materialised")
+    if summary.interrupted:
+        print("interrupted: finished work was saved; run again to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 1 if summary.failed else 0
+
+
+def _write_dagster_yaml(home: Path) -> None:
+    """A dagster.yaml for the instance under the data dir (telemetry off: no network here)."""
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = home / "dagster.yaml"
+    if not cfg.exists():
+        cfg.write_text("telemetry:\n  enabled: false\n")
+
+
+def _bar(args: argparse.Namespace, desc: str, total: int | None = None, unit: str = "it"):
+    if getattr(args, "no_progress", False):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from giflab.stats import collect_stats
+
+    settings = _settings(args)
+    stats = collect_stats(settings.db_path)
+    if args.json:
+        print(json.dumps(stats, sort_keys=True))
+    else:
+        width = max(len(k) for k in stats)
+        for k, v in stats.items():
+            print(f"{k:<{width}}  {v}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    print(f"data dir     {settings.data_dir}")
+    print(
+        f"database     {settings.db_path} ({'present' if settings.db_path.exists() else 'not created yet'})"
+    )
+    print(f"dagster home {settings.dagster_home}")
+    print(f"bad GIFs     {settings.bad_dir}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "stats": cmd_stats, "doctor": cmd_doctor}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    from giflab.errors import GifLabError
+
+    try:
+        return COMMANDS[args.command](args)
+    except GifLabError as e:
+        print(f"giflab: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("giflab: aborted", file=sys.stderr)
+        return EXIT_INTERRUPTED

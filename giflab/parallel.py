@@ -1,0 +1,126 @@
+"""Running per-GIF work on a pool of worker processes, stoppable between tasks.
+
+``STOP`` is set by the CLI's Ctrl-C handler: no new task starts, active ones finish and their
+results are returned, so the caller can flush them. Workers are started with ``spawn`` on every
+OS (identical behaviour on Linux, macOS and Windows, and no fork of a threaded parent).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+STOP = threading.Event()
+_progress_hook: Callable[[int], None] | None = None
+
+
+def set_progress_hook(hook: Callable[[int], None] | None) -> None:
+    """Install a callable told how many tasks finished (the CLI's progress bar)."""
+    global _progress_hook
+    _progress_hook = hook
+
+
+@dataclass
+class MapResult:
+    """Results in input order for finished tasks; failures keep their exception."""
+
+    results: dict[int, Any] = field(default_factory=dict)
+    errors: dict[int, BaseException] = field(default_factory=dict)
+    interrupted: bool = False
+
+    def unfinished(self, n: int) -> list[int]:
+        """Indices in ``range(n)`` that neither succeeded nor failed."""
+        return [i for i in range(n) if i not in self.results and i not in self.errors]
+
+
+@contextmanager
+def stop_on_sigint(stop: threading.Event) -> Iterator[None]:
+    """While inside, Ctrl-C sets ``stop`` instead of raising (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _worker_init(initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    # Ctrl-C in a terminal reaches the whole process group: workers ignore it and finish their
+    # task; the parent decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def map_tasks(
+    fn: Callable[..., Any],
+    items: Sequence[Any],
+    *,
+    workers: int = 1,
+    initializer: Callable[..., None] | None = None,
+    initargs: Iterable[Any] = (),
+    stop: threading.Event = STOP,
+) -> MapResult:
+    """Call ``fn(item)`` for each item on ``workers`` processes (inline when 1).
+
+    Exceptions are collected per item, never raised; ``stop`` (or Ctrl-C) ends submission
+    early and the tasks already running finish.
+    """
+    with stop_on_sigint(stop):
+        return _map_tasks(fn, items, workers, initializer, tuple(initargs), stop)
+
+
+def _map_tasks(fn, items, workers, initializer, initargs, stop) -> MapResult:
+    out = MapResult()
+    if workers <= 1 or len(items) <= 1:
+        if initializer is not None:
+            initializer(*initargs)
+        for i, item in enumerate(items):
+            if stop.is_set():
+                out.interrupted = True
+                break
+            try:
+                out.results[i] = fn(item)
+            except Exception as e:
+                out.errors[i] = e
+            _report(1)
+        return out
+    ctx = multiprocessing.get_context("spawn")
+    pending: dict[Future, int] = {}
+    next_i = 0
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(items)),
+        mp_context=ctx,
+        initializer=_worker_init,
+        initargs=(initializer, initargs),
+    ) as pool:
+        while True:
+            while next_i < len(items) and len(pending) < workers * 2 and not stop.is_set():
+                pending[pool.submit(fn, items[next_i])] = next_i
+                next_i += 1
+            if not pending:
+                break
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                i = pending.pop(f)
+                try:
+                    out.results[i] = f.result()
+                except Exception as e:
+                    out.errors[i] = e
+                _report(1)
+    out.interrupted = next_i < len(items)
+    return out
+
+
+def _report(n: int) -> None:
+    if _progress_hook is not None:
+        _progress_hook(n)

@@ -1,0 +1,33 @@
+"""Dataset statistics read straight from the SQLite file (fast: no Dagster, no decoding)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from giflab.db import table_exists
+
+
+def _count(conn: sqlite3.Connection, table: str, expr: str = "COUNT(*)") -> int:
+    if not table_exists(conn, table):
+        return 0
+    return int(conn.execute(f'SELECT {expr} FROM "{table}"').fetchone()[0])
+
+
+def collect_stats(db_path: Path) -> dict:
+    """Counts of GIFs, names, duplicates, bad files and measured metadata in ``db_path``."""
+    if not Path(db_path).exists():
+        return {"gifs": 0, "files": 0, "duplicates": 0, "bad_gifs": 0, "metadata": 0}
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        files = _count(conn, "gif_files")
+        gifs = _count(conn, "gif_files", "COUNT(DISTINCT sha256)")
+        return {
+            "gifs": gifs,
+            "files": files,
+            "duplicates": files - gifs,
+            "bad_gifs": _count(conn, "bad_gifs"),
+            "metadata": _count(conn, "gif_metadata"),
+        }
+    finally:
+        conn.close()

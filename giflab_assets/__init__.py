@@ -1,0 +1,1 @@
+"""GifLab's Dagster layer: thin assets, sensors and checks over the ``giflab`` domain code."""

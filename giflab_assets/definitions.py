@@ -1,0 +1,31 @@
+"""The one Definitions object: assets, sensors, resources and the executor, set once."""
+
+from __future__ import annotations
+
+from dagster import Definitions, multiprocess_executor
+
+from giflab.config import default_data_dir
+from giflab_assets.ingest.assets import gif_metadata
+from giflab_assets.ingest.sensors import raw_gifs_sensor
+from io_managers import SqliteIOManager
+from resources import GifLabResource
+
+ASSETS = [gif_metadata]
+
+
+def build_resources(data_dir: str | None = None, **giflab_config) -> dict:
+    """Resources for a data directory (default: ``$GIFLAB_DATA_DIR`` or ``./data``)."""
+    giflab = GifLabResource(data_dir=str(data_dir or default_data_dir()), **giflab_config)
+    return {
+        "giflab": giflab,
+        "sqlite_io_manager": SqliteIOManager(db_path=str(giflab.settings().db_path)),
+    }
+
+
+defs = Definitions(
+    assets=ASSETS,
+    sensors=[raw_gifs_sensor],
+    resources=build_resources(),
+    # Each step runs its own worker pool, so few steps at once; the pool size is the knob.
+    executor=multiprocess_executor.configured({"max_concurrent": 2}),
+)

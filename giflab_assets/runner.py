@@ -1,0 +1,148 @@
+"""Driving materialisations from the CLI: register partitions, then run only what is missing.
+
+Work is batched: one in-process run per range of consecutive missing partitions (up to
+``batch_size`` GIFs), each step using its own worker pool, so orchestration costs one run per
+batch rather than one per GIF. Runs are recorded in the persistent instance, so the UI shows them.
+"""
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from dagster import AssetKey, DagsterInstance, materialize
+from dagster._core.errors import DagsterExecutionInterruptedError
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from giflab.parallel import STOP
+from giflab_assets.definitions import ASSETS, build_resources
+from giflab_assets.ingest.assets import UNPROCESSED_KEY
+from giflab_assets.partitions import gifs_partitions
+
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+@dataclass
+class PlanStep:
+    """One run: these assets over this range of consecutive partitions."""
+
+    assets: list[str]
+    keys: list[str]
+
+
+@dataclass
+class RunSummary:
+    """What ``materialize_missing`` did."""
+
+    runs: int = 0
+    partitions: int = 0
+    failed: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def add_partitions(instance: DagsterInstance, keys: Sequence[str]) -> list[str]:
+    """Add the ``gifs`` partitions not present yet; return the added keys."""
+    existing = set(instance.get_dynamic_partitions(gifs_partitions.name))
+    new = [k for k in dict.fromkeys(keys) if k not in existing]
+    if new:
+        instance.add_dynamic_partitions(gifs_partitions.name, new)
+    return new
+
+
+def contiguous_batches(ordered: Sequence[str], missing: set[str], size: int) -> list[list[str]]:
+    """Runs of consecutive keys of ``ordered`` that are all in ``missing``, at most ``size`` long."""
+    batches: list[list[str]] = []
+    current: list[str] = []
+    for k in ordered:
+        if k in missing and len(current) < size:
+            current.append(k)
+            continue
+        if current:
+            batches.append(current)
+        current = [k] if k in missing else []
+    if current:
+        batches.append(current)
+    return batches
+
+
+def plan(
+    instance: DagsterInstance, asset_names: Sequence[str], resume: bool, batch_size: int
+) -> list[PlanStep]:
+    """The runs that materialise every missing partition of ``asset_names`` (all if not resume)."""
+    ordered = list(instance.get_dynamic_partitions(gifs_partitions.name))
+    by_batches: dict[tuple, list[str]] = {}
+    for name in asset_names:
+        done = instance.get_materialized_partitions(AssetKey(name)) if resume else set()
+        missing = set(ordered) - done
+        key = tuple(tuple(b) for b in contiguous_batches(ordered, missing, batch_size))
+        if key:
+            by_batches.setdefault(key, []).append(name)
+    return [PlanStep(names, list(b)) for batches, names in by_batches.items() for b in batches]
+
+
+def _metadata_values(result, key: str) -> set[str]:
+    values: set[str] = set()
+    for event in result.get_asset_materialization_events():
+        entry = event.materialization.metadata.get(key)
+        if entry is not None:
+            values.update(entry.value or [])
+    return values
+
+
+def execute(
+    instance: DagsterInstance,
+    steps: Sequence[PlanStep],
+    *,
+    data_dir: str,
+    workers: int,
+    on_step: Callable[[PlanStep], None] | None = None,
+) -> RunSummary:
+    """Run ``steps`` in order on ``instance``; stop cleanly after Ctrl-C (``giflab.parallel.STOP``)."""
+    logging.getLogger("dagster").setLevel(logging.ERROR)
+    resources = build_resources(data_dir, workers=workers, partial_on_interrupt=True)
+    summary = RunSummary()
+    for step in steps:
+        if STOP.is_set():
+            summary.interrupted = True
+            break
+        tags = {
+            ASSET_PARTITION_RANGE_START_TAG: step.keys[0],
+            ASSET_PARTITION_RANGE_END_TAG: step.keys[-1],
+        }
+        try:
+            result = materialize(
+                ASSETS,
+                instance=instance,
+                resources=resources,
+                selection=step.assets,
+                tags=tags,
+                run_config=QUIET_RUN_CONFIG,
+                raise_on_error=False,
+            )
+        except (KeyboardInterrupt, DagsterExecutionInterruptedError):
+            summary.interrupted = True
+            break
+        summary.runs += 1
+        if not result.success:
+            summary.failed.append(result.run_id)
+            continue
+        unprocessed = _metadata_values(result, UNPROCESSED_KEY)
+        quarantined = _metadata_values(result, "quarantined")
+        for name in step.assets:
+            # Finished GIFs of an interrupted batch are saved; the rest are un-marked so the
+            # next run picks them up, and quarantined GIFs lose their partition.
+            if unprocessed or quarantined:
+                instance.wipe_asset_partitions(AssetKey(name), sorted(unprocessed | quarantined))
+        for k in sorted(quarantined):
+            instance.delete_dynamic_partition(gifs_partitions.name, k)
+        summary.quarantined.extend(sorted(quarantined))
+        summary.partitions += len(step.keys) - len(unprocessed)
+        if on_step:
+            on_step(step)
+        if unprocessed or STOP.is_set():
+            summary.interrupted = True
+            break
+    return summary

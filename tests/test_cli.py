@@ -1,0 +1,153 @@
+"""The CLI end to end, as users run it: real files, a real SQLite file, a real Dagster instance."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, bad_corpus_files, good_corpus_gifs
+
+GOOD = good_corpus_gifs()
+
+
+def giflab(*args: str, data_dir: Path, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    env = os.environ | {"GIFLAB_DATA_DIR": str(data_dir)}
+    env.pop("DAGSTER_HOME", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "giflab", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        **kw,
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def _raw(tmp_path: Path, gifs: list[Path], with_bad: bool = True) -> Path:
+    raw = tmp_path / "raw"
+    (raw / "sub").mkdir(parents=True)
+    for i, p in enumerate(gifs):
+        shutil.copy(p, (raw / "sub" if i % 3 == 0 else raw) / p.name)
+    if with_bad:
+        for p in bad_corpus_files():
+            shutil.copy(p, raw / p.name)
+    return raw
+
+
+def _table(db: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return sorted(conn.execute(sql).fetchall())
+
+
+def test_run_ingests_quarantines_and_second_run_does_nothing(tmp_path):
+    gifs = GOOD[:8]
+    raw = _raw(tmp_path, gifs)
+    shutil.copy(gifs[0], raw / "duplicate name.gif")
+    data = tmp_path / "data"
+    first = giflab("run", str(raw), "-j", "2", "--no-progress", data_dir=data)
+    for bad in bad_corpus_files():
+        assert f"quarantined: {raw / bad.name}" in first.stderr
+        assert (data / "bad_gifs" / f"{bad.name}.json").exists()
+    stats = json.loads(giflab("stats", "--json", data_dir=data).stdout)
+    n = len({p.read_bytes() for p in gifs})
+    assert stats == stats | {
+        "gifs": n,
+        "duplicates": 1,
+        "bad_gifs": len(bad_corpus_files()),
+        "metadata": n,
+    }
+    names = _table(data / "giflab.db", "SELECT orig_filenames FROM gif_metadata")
+    assert any("duplicate name.gif" in json.loads(r[0]) for r in names)
+
+    second = giflab("run", str(raw), "--no-progress", data_dir=data)
+    assert "0 new GIFs" in second.stdout and "0 asset partitions to materialise" in second.stdout
+
+
+def test_dry_run_changes_nothing(tmp_path):
+    raw = _raw(tmp_path, GOOD[:3])
+    listing = sorted(p.relative_to(raw) for p in raw.rglob("*"))
+    data = tmp_path / "data"
+    out = giflab("run", str(raw), "--dry-run", "--no-progress", data_dir=data)
+    assert "would quarantine" in out.stderr and "would add partition" in out.stdout
+    assert sorted(p.relative_to(raw) for p in raw.rglob("*")) == listing
+    assert not data.exists() or not any(data.rglob("*"))
+
+
+def test_dagster_cli_materialises_a_partition_on_the_same_instance(tmp_path):
+    raw = _raw(tmp_path, GOOD[:2], with_bad=False)
+    data = tmp_path / "data"
+    giflab("run", str(raw), "--no-progress", data_dir=data)
+    sha = _table(data / "giflab.db", "SELECT gif_sha FROM gif_metadata")[0][0]
+    env = os.environ | {"GIFLAB_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home")}
+    proc = subprocess.run(
+        [
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "giflab_assets.definitions",
+            "--select",
+            "gif_metadata",
+            "--partition",
+            sha,
+        ],
+        cwd=tmp_path,  # no .env here: the environment alone points at the instance
+        env=env | {"PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "RUN_SUCCESS" in proc.stderr
+    assert len(_table(data / "giflab.db", "SELECT gif_sha FROM gif_metadata")) == 2
+
+
+@pytest.mark.slow
+def test_sigint_then_rerun_equals_an_uninterrupted_run(tmp_path):
+    gifs = sorted(GOOD, key=lambda p: p.stat().st_size)[:24]
+    raw = _raw(tmp_path, gifs, with_bad=False)
+    ref, cut = tmp_path / "ref", tmp_path / "cut"
+    giflab("run", str(raw), "-j", "1", "--no-progress", data_dir=ref)
+
+    env = os.environ | {"GIFLAB_DATA_DIR": str(cut)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "giflab",
+        "run",
+        str(raw),
+        "-j",
+        "1",
+        "--batch-size",
+        "1",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    for line in proc.stdout:  # wait until materialisation has started
+        if "to materialise" in line:
+            break
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    done = _table(cut / "giflab.db", "SELECT gif_sha FROM gif_metadata")
+    assert 0 < len(done) < len({p.read_bytes() for p in gifs})
+
+    giflab("run", str(raw), "-j", "2", "--no-progress", data_dir=cut)
+    query = "SELECT * FROM gif_metadata"
+    assert _table(cut / "giflab.db", query) == _table(ref / "giflab.db", query)
+    again = giflab("run", str(raw), "--no-progress", data_dir=cut)
+    assert "0 asset partitions to materialise" in again.stdout
