@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import sqlite3
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ from giflab.db import transaction
 from giflab.errors import BadGifError
 from giflab.frames import DEFAULT_LIMITS, DecodeLimits
 from giflab.meta import validate_gif
-from giflab.parallel import STOP, map_tasks
+from giflab.parallel import map_tasks
 
 GIF_SUFFIX = ".gif"
 WRITE_CHUNK = 200
@@ -136,10 +135,9 @@ def _run_checks(
     paths: list[Path],
     limits: DecodeLimits,
     workers: int,
-    stop: threading.Event,
 ) -> list[FileCheck]:
-    """Check ``paths`` on up to ``workers`` processes; stop submitting when ``stop`` is set."""
-    done = map_tasks(partial(check_file, limits=limits), paths, workers=workers, stop=stop)
+    """Check ``paths`` on up to ``workers`` processes; after Ctrl-C, only the finished ones."""
+    done = map_tasks(partial(check_file, limits=limits), paths, workers=workers)
     for i, err in done.errors.items():  # e.g. the file vanished: report, never crash the run
         p = paths[i]
         done.results[i] = FileCheck(p, "", 0, 0, "unreadable", f"{type(err).__name__}: {err}")
@@ -154,7 +152,6 @@ def register_folder(
     limits: DecodeLimits = DEFAULT_LIMITS,
     workers: int = 1,
     dry_run: bool = False,
-    stop: threading.Event = STOP,
     max_files: int | None = None,
 ) -> IngestReport:
     """Find, hash and validate the GIFs under ``raw_dir``; register good ones, quarantine bad.
@@ -182,7 +179,7 @@ def register_folder(
             todo.append(p)
     report.pending = max(0, len(todo) - max_files) if max_files is not None else 0
     todo = todo[:max_files] if max_files is not None else todo
-    checks = _run_checks(todo, limits, workers, stop)
+    checks = _run_checks(todo, limits, workers)
     report.interrupted = len(checks) < len(todo)
 
     known_shas = {r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM gif_files")}

@@ -41,7 +41,11 @@ class MapResult:
 
 @contextmanager
 def stop_on_sigint(stop: threading.Event) -> Iterator[None]:
-    """While inside, Ctrl-C sets ``stop`` instead of raising (main thread only)."""
+    """While inside, Ctrl-C sets ``stop`` instead of raising (main thread only).
+
+    This also shields an in-process Dagster run, whose own handler would otherwise abandon the
+    step (and the finished work in it) at its next checkpoint.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -68,14 +72,16 @@ def map_tasks(
     workers: int = 1,
     initializer: Callable[..., None] | None = None,
     initargs: Iterable[Any] = (),
-    stop: threading.Event = STOP,
+    finish_all: bool = False,
 ) -> MapResult:
     """Call ``fn(item)`` for each item on ``workers`` processes (inline when 1).
 
-    Exceptions are collected per item, never raised; ``stop`` (or Ctrl-C) ends submission
-    early and the tasks already running finish.
+    Exceptions are collected per item, never raised. Ctrl-C (or ``STOP``) ends submission early
+    and the tasks already running finish; with ``finish_all`` every item still runs (the caller
+    stops after this batch instead).
     """
-    with stop_on_sigint(stop):
+    with stop_on_sigint(STOP):
+        stop = threading.Event() if finish_all else STOP
         return _map_tasks(fn, items, workers, initializer, tuple(initargs), stop)
 
 

@@ -18,7 +18,7 @@ from dagster._core.storage.tags import (
 
 from giflab.parallel import STOP
 from giflab_assets.definitions import ASSETS, build_resources
-from giflab_assets.ingest.assets import UNPROCESSED_KEY
+from giflab_assets.ingest.assets import QUARANTINED_KEY
 from giflab_assets.partitions import gifs_partitions
 
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
@@ -100,9 +100,13 @@ def execute(
     workers: int,
     on_step: Callable[[PlanStep], None] | None = None,
 ) -> RunSummary:
-    """Run ``steps`` in order on ``instance``; stop cleanly after Ctrl-C (``giflab.parallel.STOP``)."""
+    """Run ``steps`` in order on ``instance``.
+
+    After Ctrl-C (``giflab.parallel.STOP``) the running batch finishes and is saved, and no
+    further run starts.
+    """
     logging.getLogger("dagster").setLevel(logging.ERROR)
-    resources = build_resources(data_dir, workers=workers, partial_on_interrupt=True)
+    resources = build_resources(data_dir, workers=workers, finish_batch_on_interrupt=True)
     summary = RunSummary()
     for step in steps:
         if STOP.is_set():
@@ -126,23 +130,29 @@ def execute(
             summary.interrupted = True
             break
         summary.runs += 1
+        if not result.success and _interrupted(result):
+            # Ctrl-C landed in Dagster's own bookkeeping, outside the worker pool's shield.
+            STOP.set()
+            summary.interrupted = True
+            break
         if not result.success:
             summary.failed.append(result.run_id)
             continue
-        unprocessed = _metadata_values(result, UNPROCESSED_KEY)
-        quarantined = _metadata_values(result, "quarantined")
-        for name in step.assets:
-            # Finished GIFs of an interrupted batch are saved; the rest are un-marked so the
-            # next run picks them up, and quarantined GIFs lose their partition.
-            if unprocessed or quarantined:
-                instance.wipe_asset_partitions(AssetKey(name), sorted(unprocessed | quarantined))
-        for k in sorted(quarantined):
+        # A GIF found bad after registration was quarantined by the asset; its partition goes.
+        quarantined = sorted(_metadata_values(result, QUARANTINED_KEY))
+        for k in quarantined:
             instance.delete_dynamic_partition(gifs_partitions.name, k)
-        summary.quarantined.extend(sorted(quarantined))
-        summary.partitions += len(step.keys) - len(unprocessed)
+        summary.quarantined.extend(quarantined)
+        summary.partitions += len(step.keys)
         if on_step:
             on_step(step)
-        if unprocessed or STOP.is_set():
-            summary.interrupted = True
-            break
+    summary.interrupted = summary.interrupted or STOP.is_set()
     return summary
+
+
+def _interrupted(result) -> bool:
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        if error is not None and "Interrupt" in (error.cls_name or ""):
+            return True
+    return False

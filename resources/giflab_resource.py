@@ -18,9 +18,10 @@ class GifLabResource(ConfigurableResource):
     max_total_pixels: int = 2_000_000_000
     max_frame_pixels: int = 100_000_000
     max_frames: int = 20_000
-    # The CLI saves finished GIFs of an interrupted batch and un-marks the rest itself; runs
-    # launched from Dagster fail the step instead, so no partition is marked done untruthfully.
-    partial_on_interrupt: bool = False
+    # After Ctrl-C the CLI lets the running batch finish and then stops launching runs; runs
+    # launched from Dagster stop submitting at once and fail the step, so no partition is ever
+    # marked done without its rows.
+    finish_batch_on_interrupt: bool = False
 
     def settings(self) -> Settings:
         """The domain ``Settings`` for this configuration."""

@@ -2,18 +2,18 @@
 
 from functools import partial
 
-from dagster import AssetExecutionContext, BackfillPolicy, Failure, asset
+from dagster import AssetExecutionContext, BackfillPolicy, asset
 
 from giflab.db import open_db
 from giflab.errors import BadGifError
 from giflab.ingest import files_for_gif, quarantine_gif
 from giflab.meta import metadata_task
-from giflab.parallel import map_tasks
 from giflab.schemas import GifMetadataV1
+from giflab_assets.batch import run_per_gif
 from giflab_assets.partitions import gifs_partitions
 from resources import GifLabResource
 
-UNPROCESSED_KEY = "unprocessed_partitions"
+QUARANTINED_KEY = "quarantined"
 
 
 @asset(
@@ -30,7 +30,7 @@ def gif_metadata(context: AssetExecutionContext, giflab: GifLabResource) -> list
     keys = list(context.partition_keys)
     with open_db(settings.db_path) as conn:
         items = [(k, [(str(p), rel) for p, rel in files_for_gif(conn, k)]) for k in keys]
-    done = map_tasks(partial(metadata_task, limits=giflab.limits()), items, workers=giflab.workers)
+    done = run_per_gif(giflab, partial(metadata_task, limits=giflab.limits()), items)
     rows: list[GifMetadataV1] = [done.results[i] for i in sorted(done.results)]
     quarantined = []
     for i, err in sorted(done.errors.items()):
@@ -40,10 +40,5 @@ def gif_metadata(context: AssetExecutionContext, giflab: GifLabResource) -> list
             quarantine_gif(conn, keys[i], err.kind, err.reason, settings.bad_dir)
         context.log.error(f"quarantined {err}")
         quarantined.append(keys[i])
-    unprocessed = [keys[i] for i in done.unfinished(len(keys))]
-    if unprocessed and not giflab.partial_on_interrupt:
-        raise Failure(f"interrupted with {len(unprocessed)} of {len(keys)} GIFs not measured")
-    context.add_output_metadata(
-        {"gifs": len(rows), "quarantined": quarantined, UNPROCESSED_KEY: unprocessed}
-    )
+    context.add_output_metadata({"gifs": len(rows), QUARANTINED_KEY: quarantined})
     return rows
