@@ -26,6 +26,18 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(t) for t in _names(text)]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(t) for t in _names(text)]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="giflab", description=__doc__.splitlines()[0])
@@ -55,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=64, help="GIFs per Dagster run (default: 64)"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--engines", type=_names, help="comma-separated engines (default: all seven)")
+    run.add_argument("--lossy", type=_ints, help="lossy levels for this run, e.g. 0,40,80")
+    run.add_argument("--colors", type=_ints, help="colour counts for this run, e.g. 256,64")
+    run.add_argument(
+        "--frame-keep", type=_floats, help="frame-keep ratios for this run, e.g. 1.0,0.5"
+    )
 
     stats = sub.add_parser("stats", help="counts straight from the database")
     _common(stats)
@@ -154,9 +172,16 @@ def _materialize(args: argparse.Namespace, settings: Settings) -> int:
     from dagster import DagsterInstance
 
     from giflab.db import open_db
-    from giflab_assets.definitions import ASSETS
-    from giflab_assets.runner import add_partitions, execute, plan
+    from giflab_assets.runner import add_partitions, execute, plan_pipeline
+    from resources import EnginesResource
 
+    overrides = {
+        "engines": args.engines,
+        "lossy": args.lossy,
+        "colors": args.colors,
+        "frame_keep": args.frame_keep,
+    }
+    engines = EnginesResource(**{k: v for k, v in overrides.items() if v})
     with open_db(settings.db_path) as conn:
         shas = [
             r[0]
@@ -166,8 +191,11 @@ def _materialize(args: argparse.Namespace, settings: Settings) -> int:
         ]
     with DagsterInstance.get() as instance:
         added = add_partitions(instance, shas)
-        names = [a.key.to_user_string() for a in ASSETS]
-        steps = plan(instance, names, resume=args.resume, batch_size=args.batch_size)
+        steps, unavailable = plan_pipeline(
+            instance, settings.db_path, engines, args.resume, args.batch_size, args.workers
+        )
+        for name, reason in unavailable.items():
+            print(f"{name}: unavailable ({reason}); its renders stay missing", file=sys.stderr)
         total = sum(len(s.keys) * len(s.assets) for s in steps)
         print(
             f"{len(added)} partitions added; {total} asset partitions to materialise in {len(steps)} runs"
@@ -178,6 +206,7 @@ def _materialize(args: argparse.Namespace, settings: Settings) -> int:
             steps,
             data_dir=str(settings.data_dir),
             workers=args.workers,
+            engines=engines,
             on_step=(lambda s: bar.update(len(s.keys) * len(s.assets)))
             if bar is not None
             else None,
@@ -218,17 +247,31 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     stats = collect_stats(settings.db_path)
+    from giflab.engines import DEFAULT_ENGINES, engine_statuses
+
+    stats["unavailable_engines"] = {
+        st.name: st.reason for st in engine_statuses(DEFAULT_ENGINES) if not st.ok
+    }
     if args.json:
         print(json.dumps(stats, sort_keys=True))
     else:
-        width = max(len(k) for k in stats)
         for k, v in stats.items():
-            print(f"{k:<{width}}  {v}")
+            if isinstance(v, dict):
+                for sub, n in v.items():
+                    print(f"{k}.{sub:<24} {n}")
+            else:
+                print(f"{k:<24}  {v}")
     return 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from giflab.engines import DEFAULT_ENGINES, engine_statuses
+
     settings = _settings(args)
+    for st in engine_statuses(DEFAULT_ENGINES):
+        print(
+            f"{st.name:<20} {'ok ' + (st.version or '') if st.ok else 'MISSING'}  {st.path or st.reason}"
+        )
     print(f"data dir     {settings.data_dir}")
     print(
         f"database     {settings.db_path} ({'present' if settings.db_path.exists() else 'not created yet'})"

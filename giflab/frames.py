@@ -51,8 +51,13 @@ def browser_delay_ms(delay_ms: int | None) -> int:
     return BROWSER_DEFAULT_DELAY_MS if d < BROWSER_MIN_DELAY_MS else d
 
 
-def open_gif(path: Path | str, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.Image:
-    """Open ``path`` as a GIF and check its declared size; raise ``BadGifError`` otherwise."""
+def open_gif(
+    path: Path | str, limits: DecodeLimits = DEFAULT_LIMITS, formats: tuple[str, ...] = ("GIF",)
+) -> Image.Image:
+    """Open ``path`` (a GIF, or one of ``formats``) and check its declared size.
+
+    Raises ``BadGifError`` otherwise.
+    """
     path = Path(path)
     if not path.is_file():
         raise BadGifError(path, "not_a_file", "not a regular file")
@@ -68,7 +73,7 @@ def open_gif(path: Path | str, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.I
         raise BadGifError(path, "unreadable", "not an image Pillow can identify") from e
     except OSError as e:
         raise BadGifError(path, "unreadable", str(e)) from e
-    if im.format != "GIF":
+    if im.format not in formats:
         im.close()
         raise BadGifError(path, "not_a_gif", f"content is {im.format}, not GIF")
     w, h = im.size
@@ -105,11 +110,12 @@ def iter_frames(
     path: Path | str,
     indices: Iterable[int] | None = None,
     limits: DecodeLimits = DEFAULT_LIMITS,
+    formats: tuple[str, ...] = ("GIF",),
 ) -> Iterator[Frame]:
     """Yield composited RGBA frames of ``path`` (all, or the sorted ``indices``) in order."""
     path = Path(path)
     wanted = None if indices is None else sorted(set(indices))
-    with open_gif(path, limits) as im:
+    with open_gif(path, limits, formats) as im:
         w, h = im.size
         i = 0
         total = 0

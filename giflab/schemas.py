@@ -39,3 +39,40 @@ class GifMetadataV1(Record):
     loop_count: int | None = Field(default=None, ge=0)
     has_transparency: bool
     file_kb: float = Field(gt=0)
+
+
+class CompressionRunV1(Record):
+    """One render of one GIF by one engine at one variant, with its quality metrics.
+
+    ``status`` is ``ok`` or ``failed`` (then ``error`` says why and the measures are NULL).
+    ``colors`` is what was requested; ``applied`` what the engine actually applied.
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    gif_sha: str = Sha256
+    engine: str
+    engine_version: str | None = None
+    lossy: int = Field(ge=0)
+    colors: int = Field(ge=2, le=256)
+    frame_keep: float = Field(gt=0, le=1)
+    status: str = Field(pattern="^(ok|failed)$")
+    error: str | None = None
+    kilobytes: float | None = Field(default=None, ge=0)
+    render_ms: int | None = Field(default=None, ge=0)
+    kept_frames: int = Field(ge=1)
+    render_frames: int | None = None
+    render_colors: int | None = None
+    applied: dict
+    argv: list[str]
+    ssim_mean: float | None = None
+    ssim_min: float | None = None
+    ms_ssim: float | None = None
+    psnr: float | None = None
+    mse: float | None = None
+    gmsd: float | None = None
+    color_hist_distance: float | None = None
+    edge_similarity: float | None = None
+    temporal_error: float | None = None
+    transparency_error: float | None = None
+    frames_compared: float | None = None

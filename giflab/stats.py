@@ -14,10 +14,35 @@ def _count(conn: sqlite3.Connection, table: str, expr: str = "COUNT(*)") -> int:
     return int(conn.execute(f'SELECT {expr} FROM "{table}"').fetchone()[0])
 
 
+def _per_engine(conn: sqlite3.Connection, status: str) -> dict[str, int]:
+    """Render rows with ``status`` per engine, from every ``compression_runs_*`` table."""
+    out = {}
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'compression_runs_%'"
+        )
+    ]
+    for t in sorted(tables):
+        for engine, n in conn.execute(
+            f'SELECT engine, COUNT(*) FROM "{t}" WHERE status = ? GROUP BY engine', (status,)
+        ):
+            out[engine] = n
+    return out
+
+
 def collect_stats(db_path: Path) -> dict:
     """Counts of GIFs, names, duplicates, bad files and measured metadata in ``db_path``."""
     if not Path(db_path).exists():
-        return {"gifs": 0, "files": 0, "duplicates": 0, "bad_gifs": 0, "metadata": 0}
+        return {
+            "gifs": 0,
+            "files": 0,
+            "duplicates": 0,
+            "bad_gifs": 0,
+            "metadata": 0,
+            "renders": {},
+            "failed_renders": {},
+        }
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         files = _count(conn, "gif_files")
@@ -28,6 +53,8 @@ def collect_stats(db_path: Path) -> dict:
             "duplicates": files - gifs,
             "bad_gifs": _count(conn, "bad_gifs"),
             "metadata": _count(conn, "gif_metadata"),
+            "renders": _per_engine(conn, "ok"),
+            "failed_renders": _per_engine(conn, "failed"),
         }
     finally:
         conn.close()

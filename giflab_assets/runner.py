@@ -8,6 +8,7 @@ batch rather than one per GIF. Runs are recorded in the persistent instance, so 
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, materialize
 from dagster._core.errors import DagsterExecutionInterruptedError
@@ -17,9 +18,11 @@ from dagster._core.storage.tags import (
 )
 
 from giflab.parallel import STOP
+from giflab_assets.compression.assets import asset_name, incomplete_gifs
 from giflab_assets.definitions import ASSETS, build_resources
 from giflab_assets.ingest.assets import QUARANTINED_KEY
 from giflab_assets.partitions import gifs_partitions
+from resources import EnginesResource
 
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
@@ -69,18 +72,62 @@ def contiguous_batches(ordered: Sequence[str], missing: set[str], size: int) -> 
 
 
 def plan(
-    instance: DagsterInstance, asset_names: Sequence[str], resume: bool, batch_size: int
+    instance: DagsterInstance,
+    asset_names: Sequence[str],
+    resume: bool,
+    batch_size: Callable[[str], int],
+    incomplete: Callable[[str, list[str]], set[str]] | None = None,
 ) -> list[PlanStep]:
-    """The runs that materialise every missing partition of ``asset_names`` (all if not resume)."""
+    """The runs that materialise every missing partition of ``asset_names`` (all if not resume).
+
+    Missing means never materialised, or (``incomplete``) materialised but short of rows the
+    current configuration asks for, such as a new lossy level.
+    """
     ordered = list(instance.get_dynamic_partitions(gifs_partitions.name))
     by_batches: dict[tuple, list[str]] = {}
     for name in asset_names:
         done = instance.get_materialized_partitions(AssetKey(name)) if resume else set()
         missing = set(ordered) - done
-        key = tuple(tuple(b) for b in contiguous_batches(ordered, missing, batch_size))
+        if resume and incomplete is not None:
+            missing |= incomplete(name, ordered)
+        key = tuple(tuple(b) for b in contiguous_batches(ordered, missing, batch_size(name)))
         if key:
             by_batches.setdefault(key, []).append(name)
     return [PlanStep(names, list(b)) for batches, names in by_batches.items() for b in batches]
+
+
+def plan_pipeline(
+    instance: DagsterInstance,
+    db_path: Path,
+    engines: EnginesResource,
+    resume: bool,
+    batch_size: int,
+    workers: int,
+) -> tuple[list[PlanStep], dict[str, str]]:
+    """Runs for metadata and every available engine's sweep; unavailable engines with reasons.
+
+    Sweeps are long, so their batches are small (``2 x workers``, at least 4): after Ctrl-C the
+    running batch finishes quickly.
+    """
+    engine_of, unavailable = {}, {}
+    for name in engines.engines:
+        status = engines.status(name)
+        if status.ok:
+            engine_of[asset_name(name)] = name
+        else:
+            unavailable[name] = status.reason or "not available"
+    matrix = engines.matrix()
+
+    def size(asset: str) -> int:
+        return max(4, 2 * workers) if asset in engine_of else batch_size
+
+    def incomplete(asset: str, keys: list[str]) -> set[str]:
+        if asset not in engine_of:
+            return set()
+        return incomplete_gifs(db_path, engine_of[asset], keys, matrix)
+
+    steps = plan(instance, ["gif_metadata", *engine_of], resume, size, incomplete)
+    return steps, unavailable
 
 
 def _metadata_values(result, key: str) -> set[str]:
@@ -98,6 +145,7 @@ def execute(
     *,
     data_dir: str,
     workers: int,
+    engines: EnginesResource | None = None,
     on_step: Callable[[PlanStep], None] | None = None,
 ) -> RunSummary:
     """Run ``steps`` in order on ``instance``.
@@ -106,7 +154,7 @@ def execute(
     further run starts.
     """
     logging.getLogger("dagster").setLevel(logging.ERROR)
-    resources = build_resources(data_dir, workers=workers, finish_batch_on_interrupt=True)
+    resources = build_resources(data_dir, engines, workers=workers, finish_batch_on_interrupt=True)
     summary = RunSummary()
     for step in steps:
         if STOP.is_set():
