@@ -284,6 +284,7 @@ class Engine(ABC):
         ``src`` is a path, or a ``SourceGif`` shared by a sweep so frames are decoded once.
         """
         out = Path(out).resolve()
+        out.parent.mkdir(parents=True, exist_ok=True)
         timeout_s = self.config.timeout_s if timeout_s is None else timeout_s
         scratch = Path(tempfile.mkdtemp(prefix=".giflab-", dir=out.parent))
         try:
