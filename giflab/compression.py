@@ -14,21 +14,25 @@ from pathlib import Path
 from giflab.engines import SourceGif, Variant, get_engine
 from giflab.engines.config import EngineConfig
 from giflab.engines.frame_keep import frame_keep_indices
+from giflab.engines.sweep import (
+    DEFAULT_COLORS,
+    DEFAULT_FRAME_KEEP,
+    DEFAULT_LOSSY,
+    output_name,
+    variant_matrix,
+)
 from giflab.errors import GifLabError
-from giflab.meta import read_metadata
-from giflab.metrics import DEFAULT_MAX_FRAMES, compare_gifs
+from giflab.metrics import DEFAULT_MAX_FRAMES, compare_gifs, describe_render
 from giflab.schemas import CompressionRunV1
 
-DEFAULT_LOSSY = (0, 20, 40, 60, 80, 100, 120)
-DEFAULT_COLORS = (256, 128, 64, 32, 16)
-DEFAULT_FRAME_KEEP = (1.0, 0.8)
-
-
-def variant_matrix(
-    lossy=DEFAULT_LOSSY, colors=DEFAULT_COLORS, frame_keep=DEFAULT_FRAME_KEEP
-) -> list[Variant]:
-    """Every (lossy, colours, frame-keep) combination, in a fixed order."""
-    return [Variant(int(lo), int(c), float(f)) for f in frame_keep for c in colors for lo in lossy]
+__all__ = [
+    "DEFAULT_COLORS",
+    "DEFAULT_FRAME_KEEP",
+    "DEFAULT_LOSSY",
+    "SweepTask",
+    "sweep_gif",
+    "variant_matrix",
+]
 
 
 @dataclass(frozen=True)
@@ -63,12 +67,15 @@ def sweep_gif(task: SweepTask) -> list[CompressionRunV1]:
                 colors=v.colors,
                 frame_keep=v.frame_keep,
             )
-            out = workdir / f"l{v.lossy}-c{v.colors}-f{v.frame_keep:g}.gif"
-            kept = len(frame_keep_indices(src.n_frames, v.frame_keep))
+            out = workdir / output_name(engine, v)
+            kept_indices = frame_keep_indices(src.n_frames, v.frame_keep)
+            kept = len(kept_indices)
             try:
                 result = engine.render(src, v, out, task.timeout_s)
-                measured = read_metadata(out) if out.suffix == ".gif" else {}
-                metrics = compare_gifs(src.path, out, max_frames=task.max_metric_frames)
+                measured = describe_render(out)
+                metrics = compare_gifs(
+                    src.path, out, kept_indices, max_frames=task.max_metric_frames
+                )
                 rows.append(
                     CompressionRunV1(
                         **base,
@@ -76,8 +83,8 @@ def sweep_gif(task: SweepTask) -> list[CompressionRunV1]:
                         kilobytes=round(out.stat().st_size / 1024.0, 3),
                         render_ms=result.render_ms,
                         kept_frames=kept,
-                        render_frames=measured.get("n_frames"),
-                        render_colors=measured.get("n_colors"),
+                        render_frames=measured["render_frames"],
+                        render_colors=measured["render_colors"],
                         applied=result.applied,
                         argv=[Path(a).name if Path(a).is_absolute() else a for a in result.argv],
                         **metrics,

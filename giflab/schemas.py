@@ -67,10 +67,12 @@ class CompressionRunV1(Record):
     argv: list[str]
     ssim_mean: float | None = None
     ssim_min: float | None = None
+    ssim_kept_mean: float | None = None
     ms_ssim: float | None = None
     psnr: float | None = None
     mse: float | None = None
     gmsd: float | None = None
+    ssimulacra2: float | None = None
     color_hist_distance: float | None = None
     edge_similarity: float | None = None
     temporal_error: float | None = None
