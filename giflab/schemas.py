@@ -78,3 +78,42 @@ class CompressionRunV1(Record):
     temporal_error: float | None = None
     transparency_error: float | None = None
     frames_compared: float | None = None
+
+
+class GifFeaturesV1(Record):
+    """The 25 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
+
+    The six CLIP scores are NULL when the model's weights were unavailable; then
+    ``clip_missing_reason`` says why and ``clip_model`` is NULL.
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    gif_sha: str = Sha256
+    entropy: float = Field(ge=0, le=8)
+    edge_density: float = Field(ge=0, le=1)
+    color_complexity: float = Field(ge=0, le=1)
+    gradient_smoothness: float = Field(ge=0, le=1)
+    contrast_score: float = Field(ge=0, le=1)
+    text_density: float = Field(ge=0, le=1)
+    dct_energy_ratio: float = Field(ge=0, le=1)
+    color_histogram_entropy: float = Field(ge=0, le=1)
+    dominant_color_ratio: float = Field(ge=0, le=1)
+    motion_intensity: float = Field(ge=0, le=1)
+    motion_smoothness: float = Field(ge=0, le=1)
+    static_region_ratio: float = Field(ge=0, le=1)
+    temporal_entropy: float = Field(ge=0, le=1)
+    frame_similarity: float = Field(ge=-1, le=1)
+    inter_frame_mse_mean: float = Field(ge=0, le=1)
+    inter_frame_mse_std: float = Field(ge=0, le=0.5)
+    lossless_compression_ratio: float = Field(ge=0, le=1)
+    transparency_ratio: float = Field(ge=0, le=1)
+    run_length: float = Field(ge=0, le=1)
+    clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
+    clip_vector_art: float | None = Field(default=None, ge=0, le=1)
+    clip_photography: float | None = Field(default=None, ge=0, le=1)
+    clip_hand_drawn: float | None = Field(default=None, ge=0, le=1)
+    clip_3d_rendered: float | None = Field(default=None, ge=0, le=1)
+    clip_pixel_art: float | None = Field(default=None, ge=0, le=1)
+    clip_model: str | None = None
+    clip_missing_reason: str | None = None
