@@ -74,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--frame-keep", type=_floats, help="frame-keep ratios for this run, e.g. 1.0,0.5"
     )
 
+    run.add_argument(
+        "--clip-weights",
+        type=Path,
+        help="local open_clip checkpoint for the CLIP scores (default: $GIFLAB_CLIP_WEIGHTS or "
+        "the open_clip cache; never downloaded)",
+    )
+    run.add_argument(
+        "--no-clip", action="store_true", help="store the six CLIP scores as NULL (no model)"
+    )
+
     stats = sub.add_parser("stats", help="counts straight from the database")
     _common(stats)
     stats.add_argument("--json", action="store_true", help="one JSON object for scripts")
@@ -173,8 +183,12 @@ def _materialize(args: argparse.Namespace, settings: Settings) -> int:
 
     from giflab.db import open_db
     from giflab_assets.runner import add_partitions, execute, plan_pipeline
-    from resources import EnginesResource
+    from resources import ClipResource, EnginesResource
 
+    clip = ClipResource(
+        enabled=not args.no_clip,
+        weights_path=str(args.clip_weights.resolve()) if args.clip_weights else None,
+    )
     overrides = {
         "engines": args.engines,
         "lossy": args.lossy,
@@ -207,6 +221,7 @@ def _materialize(args: argparse.Namespace, settings: Settings) -> int:
             data_dir=str(settings.data_dir),
             workers=args.workers,
             engines=engines,
+            clip=clip,
             on_step=(lambda s: bar.update(len(s.keys) * len(s.assets)))
             if bar is not None
             else None,
@@ -272,6 +287,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(
             f"{st.name:<20} {'ok ' + (st.version or '') if st.ok else 'MISSING'}  {st.path or st.reason}"
         )
+    print(f"{'clip':<20} {_clip_status()}")
     print(f"data dir     {settings.data_dir}")
     print(
         f"database     {settings.db_path} ({'present' if settings.db_path.exists() else 'not created yet'})"
@@ -279,6 +295,21 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"dagster home {settings.dagster_home}")
     print(f"bad GIFs     {settings.bad_dir}")
     return 0
+
+
+def _clip_status() -> str:
+    from resources import ClipResource
+
+    config = ClipResource().scorer_config()
+    if config is None:
+        return "disabled (GIFLAB_CLIP=0)"
+    from giflab.features import ClipScorer, ClipUnavailable
+
+    try:
+        weights = ClipScorer(**config).resolve_weights()
+    except ClipUnavailable as e:
+        return f"MISSING  {e.reason} (scores are stored as NULL)"
+    return f"ok {config['model_name']}  {weights}"
 
 
 COMMANDS = {"run": cmd_run, "stats": cmd_stats, "doctor": cmd_doctor}

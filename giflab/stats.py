@@ -32,7 +32,7 @@ def _per_engine(conn: sqlite3.Connection, status: str) -> dict[str, int]:
 
 
 def collect_stats(db_path: Path) -> dict:
-    """Counts of GIFs, names, duplicates, bad files and measured metadata in ``db_path``."""
+    """Counts of GIFs, names, duplicates, bad files, metadata, features and renders in ``db_path``."""
     if not Path(db_path).exists():
         return {
             "gifs": 0,
@@ -40,6 +40,8 @@ def collect_stats(db_path: Path) -> dict:
             "duplicates": 0,
             "bad_gifs": 0,
             "metadata": 0,
+            "features": 0,
+            "clip_missing": 0,
             "renders": {},
             "failed_renders": {},
         }
@@ -53,6 +55,10 @@ def collect_stats(db_path: Path) -> dict:
             "duplicates": files - gifs,
             "bad_gifs": _count(conn, "bad_gifs"),
             "metadata": _count(conn, "gif_metadata"),
+            "features": _count(conn, "gif_features"),
+            "clip_missing": _count(
+                conn, "gif_features", "COALESCE(SUM(clip_missing_reason IS NOT NULL), 0)"
+            ),
             "renders": _per_engine(conn, "ok"),
             "failed_renders": _per_engine(conn, "failed"),
         }

@@ -6,22 +6,27 @@ from dagster import Definitions, multiprocess_executor
 
 from giflab.config import default_data_dir
 from giflab_assets.compression.assets import COMPRESSION_ASSETS
+from giflab_assets.features.assets import gif_features
 from giflab_assets.ingest.assets import gif_metadata
 from giflab_assets.ingest.sensors import raw_gifs_sensor
 from io_managers import SqliteIOManager
-from resources import EnginesResource, GifLabResource
+from resources import ClipResource, EnginesResource, GifLabResource
 
-ASSETS = [gif_metadata, *COMPRESSION_ASSETS]
+ASSETS = [gif_metadata, gif_features, *COMPRESSION_ASSETS]
 
 
 def build_resources(
-    data_dir: str | None = None, engines: EnginesResource | None = None, **giflab_config
+    data_dir: str | None = None,
+    engines: EnginesResource | None = None,
+    clip: ClipResource | None = None,
+    **giflab_config,
 ) -> dict:
     """Resources for a data directory (default: ``$GIFLAB_DATA_DIR`` or ``./data``)."""
     giflab = GifLabResource(data_dir=str(data_dir or default_data_dir()), **giflab_config)
     return {
         "giflab": giflab,
         "engines": engines or EnginesResource(),
+        "clip": clip or ClipResource(),
         "sqlite_io_manager": SqliteIOManager(db_path=str(giflab.settings().db_path)),
     }
 

@@ -22,7 +22,7 @@ from giflab_assets.compression.assets import asset_name, incomplete_gifs
 from giflab_assets.definitions import ASSETS, build_resources
 from giflab_assets.ingest.assets import QUARANTINED_KEY
 from giflab_assets.partitions import gifs_partitions
-from resources import EnginesResource
+from resources import ClipResource, EnginesResource
 
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
@@ -104,7 +104,9 @@ def plan_pipeline(
     batch_size: int,
     workers: int,
 ) -> tuple[list[PlanStep], dict[str, str]]:
-    """Runs for metadata and every available engine's sweep; unavailable engines with reasons.
+    """Runs for metadata, features and every available engine's sweep; unavailable engines.
+
+    Metadata and features of the same GIFs share runs (features wait for metadata in the run).
 
     Sweeps are long, so their batches are small (``2 x workers``, at least 4): after Ctrl-C the
     running batch finishes quickly.
@@ -126,7 +128,7 @@ def plan_pipeline(
             return set()
         return incomplete_gifs(db_path, engine_of[asset], keys, matrix)
 
-    steps = plan(instance, ["gif_metadata", *engine_of], resume, size, incomplete)
+    steps = plan(instance, ["gif_metadata", "gif_features", *engine_of], resume, size, incomplete)
     return steps, unavailable
 
 
@@ -146,6 +148,7 @@ def execute(
     data_dir: str,
     workers: int,
     engines: EnginesResource | None = None,
+    clip: ClipResource | None = None,
     on_step: Callable[[PlanStep], None] | None = None,
 ) -> RunSummary:
     """Run ``steps`` in order on ``instance``.
@@ -154,7 +157,9 @@ def execute(
     further run starts.
     """
     logging.getLogger("dagster").setLevel(logging.ERROR)
-    resources = build_resources(data_dir, engines, workers=workers, finish_batch_on_interrupt=True)
+    resources = build_resources(
+        data_dir, engines, clip, workers=workers, finish_batch_on_interrupt=True
+    )
     summary = RunSummary()
     for step in steps:
         if STOP.is_set():

@@ -1,6 +1,7 @@
 """Dagster resources for GifLab: typed configuration handed to assets and sensors."""
 
+from resources.clip_resource import ClipResource
 from resources.engines_resource import EnginesResource
 from resources.giflab_resource import GifLabResource
 
-__all__ = ["EnginesResource", "GifLabResource"]
+__all__ = ["ClipResource", "EnginesResource", "GifLabResource"]

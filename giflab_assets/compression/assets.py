@@ -76,7 +76,7 @@ def build_compression_asset(engine: str) -> AssetsDefinition:
                             k,
                             str(files[0]),
                             engine,
-                            engines.binaries.get(engine),
+                            engines.config(),
                             todo,
                             str(settings.tmp_dir),
                             engines.timeout_s,

@@ -1,0 +1,110 @@
+"""Visual features of a GIF: the only input of GifLab's size-prediction models.
+
+``extract_features(path)`` decodes the GIF once, samples frames by fixed rules
+(``giflab.features.sampling``) and returns the 25 values of ``FEATURE_NAMES`` in a fixed order:
+9 spatial, 7 temporal, 3 compressibility (the third, ``run_length``, is GifLab's own) and
+6 CLIP scores. Definitions, ranges and evidence: docs/features.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from giflab.features.clip import CLIP_FEATURES, ClipScorer, ClipUnavailable
+from giflab.features.compressibility import COMPRESSIBILITY_FEATURES, compressibility_features
+from giflab.features.sampling import sample_gif
+from giflab.features.spatial import SPATIAL_FEATURES, spatial_features
+from giflab.features.temporal import TEMPORAL_FEATURES, temporal_features
+from giflab.frames import DEFAULT_LIMITS, DecodeLimits
+
+CLASSICAL_FEATURES = SPATIAL_FEATURES + TEMPORAL_FEATURES + COMPRESSIBILITY_FEATURES
+FEATURE_NAMES = CLASSICAL_FEATURES + CLIP_FEATURES
+
+# Closed bounds every value lies in (documented per feature in docs/features.md).
+FEATURE_RANGES: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(FEATURE_NAMES, (0.0, 1.0)),
+    "entropy": (0.0, 8.0),
+    "frame_similarity": (-1.0, 1.0),
+    "inter_frame_mse_std": (0.0, 0.5),
+}
+
+__all__ = [
+    "CLASSICAL_FEATURES",
+    "CLIP_FEATURES",
+    "COMPRESSIBILITY_FEATURES",
+    "FEATURE_NAMES",
+    "FEATURE_RANGES",
+    "SPATIAL_FEATURES",
+    "TEMPORAL_FEATURES",
+    "ClipScorer",
+    "ClipUnavailable",
+    "FeatureResult",
+    "extract_features",
+]
+
+
+@dataclass(frozen=True)
+class FeatureResult(Mapping):
+    """Feature values by name (``FEATURE_NAMES`` order); CLIP values are None when unavailable.
+
+    ``clip_missing_reason`` says why CLIP values are None. ``frames`` records which frame
+    indices each family used, for provenance.
+    """
+
+    values: dict[str, float | None]
+    clip_missing_reason: str | None = None
+    n_frames: int = 0
+    frames: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> float | None:
+        return self.values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FEATURE_NAMES)
+
+    def __len__(self) -> int:
+        return len(FEATURE_NAMES)
+
+    def as_dict(self) -> dict[str, float | None]:
+        """All values plus ``clip_missing_reason``, ready for a table row."""
+        return {
+            **{n: self.values[n] for n in FEATURE_NAMES},
+            "clip_missing_reason": self.clip_missing_reason,
+        }
+
+
+def extract_features(
+    path: Path | str, clip: ClipScorer | None = None, *, limits: DecodeLimits = DEFAULT_LIMITS
+) -> FeatureResult:
+    """All ``FEATURE_NAMES`` of the GIF at ``path``, from one decode.
+
+    Raises ``BadGifError`` for an unreadable file. CLIP values are None with a reason when
+    ``clip`` is None or its weights are unavailable.
+    """
+    sample = sample_gif(path, limits, with_clip=clip is not None)
+    values: dict[str, float | None] = {}
+    values.update(spatial_features(sample))
+    values.update(temporal_features(sample))
+    values.update(compressibility_features(sample))
+    reason = None
+    if clip is None:
+        reason = "no CLIP scorer configured"
+    else:
+        try:
+            values.update(clip.score(sample.clip_images()))
+        except ClipUnavailable as e:
+            reason = e.reason
+    if reason is not None:
+        values.update(dict.fromkeys(CLIP_FEATURES))
+    return FeatureResult(
+        values=values,
+        clip_missing_reason=reason,
+        n_frames=sample.n_frames,
+        frames={
+            "spatial": tuple(sample.spatial),
+            "temporal_pairs": tuple(sample.pairs),
+            "clip": tuple(sample.clip),
+        },
+    )

@@ -1,0 +1,202 @@
+"""Which frames the features look at, and the fixed-size views of them every family shares.
+
+A GIF is decoded once (``giflab.frames.iter_frames``) and each sampled frame is reduced, as it
+arrives, to the few small arrays the feature families need; full-resolution frames are not kept
+except for the handful CLIP sees. Every rule here is integer arithmetic or a fixed OpenCV filter,
+so the same file always gives the same arrays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from giflab.frames import DEFAULT_LIMITS, DecodeLimits, flatten, frame_count, iter_frames
+
+SPATIAL_FRAMES = 8  # frames the spatial and compressibility features average over
+TEMPORAL_PAIRS = 16  # consecutive (i, i + 1) pairs the temporal features average over
+CLIP_FRAMES = 4  # frames CLIP scores in one batch
+SMALL_SIDE = 256  # long side of the "small" views (colour, luma, temporal)
+DETAIL_SIDE = 512  # long side of the "detail" luma (edges, text, gradients, DCT)
+
+# ITU-R BT.601 luma weights, the ones JPEG and most GIF tools use.
+BT601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def evenly_spaced(n: int, k: int) -> list[int]:
+    """Up to ``k`` indices spread over ``0..n-1``, first and last included: ``i*(n-1)//(k-1)``."""
+    if n <= 0 or k <= 0:
+        return []
+    if n <= k:
+        return list(range(n))
+    if k == 1:
+        return [0]
+    return [i * (n - 1) // (k - 1) for i in range(k)]
+
+
+def pair_starts(n: int, k: int = TEMPORAL_PAIRS) -> list[int]:
+    """Start indices ``i`` of up to ``k`` consecutive pairs ``(i, i+1)``, evenly spread."""
+    return evenly_spaced(n - 1, k)
+
+
+def fit_long_side(h: int, w: int, max_side: int) -> tuple[int, int]:
+    """(h, w) shrunk (never enlarged) so the long side is at most ``max_side``, rounded."""
+    long = max(h, w)
+    if long <= max_side:
+        return h, w
+    return max(1, (h * max_side + long // 2) // long), max(1, (w * max_side + long // 2) // long)
+
+
+def area_resize(img: np.ndarray, max_side: int) -> np.ndarray:
+    """Downscale with ``cv2.INTER_AREA`` (pixel-area averaging) to a long side <= ``max_side``."""
+    h, w = img.shape[:2]
+    nh, nw = fit_long_side(h, w, max_side)
+    if (nh, nw) == (h, w):
+        return img
+    return cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+
+
+def stride_for(h: int, w: int, max_side: int = SMALL_SIDE) -> int:
+    """Subsampling step so a nearest-neighbour view has a long side <= ``max_side``."""
+    return max(1, -(-max(h, w) // max_side))
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 luma in [0, 255] as float32, from uint8 RGB."""
+    return rgb.astype(np.float32) @ BT601
+
+
+@contextlib.contextmanager
+def single_threaded_cv2() -> Iterator[None]:
+    """Run OpenCV on one thread (restored afterwards): workers are parallel processes already."""
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
+
+
+@dataclass
+class SampledFrame:
+    """The views of one decoded frame that the feature families read.
+
+    ``rgb_small`` is a nearest-neighbour subsample (exact GIF colours, none invented);
+    ``luma_small`` / ``luma_detail`` are area-averaged luma at long side <= 256 / <= 512;
+    ``transparent`` is the fraction of fully transparent pixels at full resolution;
+    ``run_length`` is ``horizontal_run_length`` of the full-resolution frame;
+    ``rgb_full`` is kept only for frames CLIP scores.
+    """
+
+    index: int
+    rgb_small: np.ndarray
+    luma_small: np.ndarray
+    luma_detail: np.ndarray
+    transparent: float
+    run_length: float
+    rgb_full: np.ndarray | None = None
+
+
+@dataclass
+class GifSample:
+    """All sampled frames of one GIF, plus the index sets each family uses."""
+
+    path: Path
+    n_frames: int
+    width: int
+    height: int
+    spatial: list[int]
+    pairs: list[int]
+    clip: list[int]
+    frames: dict[int, SampledFrame] = field(default_factory=dict)
+
+    def spatial_frames(self) -> list[SampledFrame]:
+        """The frames spatial and compressibility features average over, in index order."""
+        return [self.frames[i] for i in self.spatial]
+
+    def frame_pairs(self) -> list[tuple[SampledFrame, SampledFrame]]:
+        """Consecutive frame pairs for temporal features (empty for a one-frame GIF)."""
+        return [(self.frames[i], self.frames[i + 1]) for i in self.pairs]
+
+    def clip_images(self) -> list[np.ndarray]:
+        """Full-resolution flattened RGB of the frames CLIP scores."""
+        return [self.frames[i].rgb_full for i in self.clip]
+
+
+def sample_gif(
+    path: Path | str, limits: DecodeLimits = DEFAULT_LIMITS, with_clip: bool = True
+) -> GifSample:
+    """Decode ``path`` once and reduce every sampled frame to its ``SampledFrame`` views."""
+    path = Path(path)
+    n = frame_count(path, limits)
+    spatial = evenly_spaced(n, SPATIAL_FRAMES)
+    pairs = pair_starts(n)
+    clip = evenly_spaced(n, CLIP_FRAMES) if with_clip else []
+    wanted = set(spatial) | set(pairs) | {i + 1 for i in pairs} | set(clip)
+    clip_set = set(clip)
+    sample = GifSample(path, n, 0, 0, spatial, pairs, clip)
+    with single_threaded_cv2():
+        for frame in iter_frames(path, indices=wanted, limits=limits):
+            sample.height, sample.width = frame.rgba.shape[:2]
+            sample.frames[frame.index] = reduce_frame(
+                frame.index, frame.rgba, keep_full=frame.index in clip_set
+            )
+    # Pillow's frame count and the frames actually decodable can disagree on damaged files;
+    # keep only the indices that decoded so every family sees a consistent sample.
+    got = set(sample.frames)
+    sample.spatial = [i for i in spatial if i in got]
+    sample.pairs = [i for i in pairs if i in got and i + 1 in got]
+    sample.clip = [i for i in clip if i in got]
+    return sample
+
+
+def reduce_frame(index: int, rgba: np.ndarray, keep_full: bool = False) -> SampledFrame:
+    """Build the shared views of one composited RGBA frame (see ``SampledFrame``)."""
+    h, w = rgba.shape[:2]
+    rgb = flatten(rgba)
+    step = stride_for(h, w)
+    y = luma(rgb)
+    return SampledFrame(
+        index=index,
+        rgb_small=np.ascontiguousarray(rgb[::step, ::step]),
+        luma_small=area_resize(y, SMALL_SIDE),
+        luma_detail=area_resize(y, DETAIL_SIDE),
+        transparent=float(np.count_nonzero(rgba[..., 3] == 0)) / float(h * w),
+        run_length=horizontal_run_length(rgb),
+        rgb_full=rgb if keep_full else None,
+    )
+
+
+def horizontal_run_length(rgb: np.ndarray) -> float:
+    """log2(mean run of identical RGB pixels along rows) / log2(width), 0..1.
+
+    Full resolution on purpose: subsampling would cut runs and invent dither-free areas.
+    0 when every pixel differs from its left neighbour, 1 when every row is a single colour.
+    """
+    h, w = rgb.shape[:2]
+    if w < 2:  # every run is 1 px long: log2(1) = 0, and the normaliser log2(1) would be 0 too
+        return 0.0
+    words = rgb_words(rgb).reshape(h, w)
+    runs = h + np.count_nonzero(words[:, 1:] != words[:, :-1])
+    return float(np.log2(h * w / runs) / np.log2(w))
+
+
+def rgb_words(rgb: np.ndarray) -> np.ndarray:
+    """Each RGB pixel as one int32 ``R<<16 | G<<8 | B`` (flattened), for exact colour counting."""
+    c = rgb.reshape(-1, 3).astype(np.int32)
+    return (c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]
+
+
+def shannon_bits(counts: np.ndarray) -> float:
+    """Shannon entropy in bits of a histogram of counts (0 for an empty or one-bin histogram)."""
+    counts = counts[counts > 0].astype(np.float64)
+    total = counts.sum()
+    if total <= 0:
+        return 0.0
+    p = counts / total
+    return float(max(0.0, -(p * np.log2(p)).sum()))

@@ -1,0 +1,75 @@
+"""The features asset: 25 visual features per GIF, CLIP loaded once per worker."""
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    BackfillPolicy,
+    Output,
+    asset,
+)
+
+from giflab.db import open_db
+from giflab.features.task import FeaturesTask, clip_plan, features_task, init_worker
+from giflab.ingest import files_for_gif
+from giflab.schemas import GifFeaturesV1
+from giflab_assets.batch import run_per_gif
+from giflab_assets.ingest.assets import gif_metadata
+from giflab_assets.partitions import gifs_partitions
+from resources import ClipResource, GifLabResource
+
+CLIP_CHECK = "clip_scores_present"
+
+
+@asset(
+    partitions_def=gifs_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    deps=[gif_metadata],
+    io_manager_key="sqlite_io_manager",
+    metadata={"partition_expr": "gif_sha"},
+    group_name="features",
+    kinds={"python", "pytorch", "sqlite"},
+    check_specs=[
+        AssetCheckSpec(
+            CLIP_CHECK,
+            asset="gif_features",
+            description="The six CLIP content scores were computed (warns when weights are absent).",
+        )
+    ],
+)
+def gif_features(context: AssetExecutionContext, giflab: GifLabResource, clip: ClipResource):
+    """Spatial, temporal, compressibility and CLIP content features of each GIF (docs/features.md)."""
+    settings = giflab.settings()
+    keys = list(context.partition_keys)
+    limits = giflab.limits()
+    tasks = []
+    with open_db(settings.db_path) as conn:
+        for k in keys:
+            files = [p for p, _ in files_for_gif(conn, k) if p.is_file()]
+            if files:  # a GIF quarantined since registration has no file left
+                tasks.append(FeaturesTask(k, str(files[0]), limits))
+    done = run_per_gif(
+        giflab,
+        features_task,
+        tasks,
+        initializer=init_worker,
+        initargs=clip_plan(clip.scorer_config()),
+    )
+    for i, err in sorted(done.errors.items()):
+        raise RuntimeError(f"{tasks[i].path}: features failed: {err}") from err
+    rows: list[GifFeaturesV1] = [done.results[i] for i in sorted(done.results)]
+    missing = [r for r in rows if r.clip_missing_reason is not None]
+    reasons = sorted({r.clip_missing_reason for r in missing})
+    yield Output(rows, metadata={"gifs": len(rows), "clip_missing": len(missing)})
+    yield AssetCheckResult(
+        check_name=CLIP_CHECK,
+        passed=not missing,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"clip_missing": len(missing), "reasons": "; ".join(reasons)},
+        description=(
+            f"CLIP scores NULL for {len(missing)} of {len(rows)} GIFs: {'; '.join(reasons)}"
+            if missing
+            else None
+        ),
+    )

@@ -1,0 +1,152 @@
+"""The gif_features asset through a real Dagster instance and the CLI: rows, CLIP, stats, check."""
+
+import json
+import math
+import shutil
+import sqlite3
+
+import pytest
+from dagster import AssetCheckSeverity, DagsterInstance, materialize
+
+from giflab.features import CLIP_FEATURES, FEATURE_NAMES, extract_features
+from giflab.schemas import GifFeaturesV1
+from giflab_assets.definitions import ASSETS, build_resources
+from giflab_assets.runner import add_partitions
+from resources import ClipResource
+from tests.conftest import SAMPLES
+from tests.test_cli import giflab
+
+GIFS = [
+    SAMPLES / "raylib__examples__textures__resources__scarfy_run.gif",
+    SAMPLES / "Pillow__docs__handbook__animated_hopper.gif",
+]
+TINY = "giflab-tiny-clip"
+TINY_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+def _rows(db) -> dict[str, dict]:
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        return {r["gif_sha"]: dict(r) for r in conn.execute("SELECT * FROM gif_features")}
+
+
+def _registered(tmp_path):
+    """A data dir whose registry knows GIFS, and a Dagster instance with their partitions."""
+    from giflab.config import Settings
+    from giflab.db import open_db
+    from giflab.ingest import register_folder
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for p in GIFS:
+        shutil.copy(p, raw / p.name)
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.ensure_dirs()
+    with open_db(settings.db_path) as conn:
+        report = register_folder(conn, raw, settings.bad_dir, limits=settings.limits())
+    instance = DagsterInstance.ephemeral()
+    add_partitions(instance, report.new_gifs)
+    return settings, instance, report.new_gifs
+
+
+def _materialize(settings, instance, keys, clip: ClipResource, workers: int = 1):
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    return materialize(
+        ASSETS,
+        instance=instance,
+        resources=build_resources(settings.data_dir, clip=clip, workers=workers),
+        selection=["gif_metadata", "gif_features"],
+        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+    )
+
+
+def test_cli_run_stores_features_and_stats_count_them(tmp_path):
+    raw, data = tmp_path / "raw", tmp_path / "data"
+    raw.mkdir()
+    for p in GIFS:
+        shutil.copy(p, raw / p.name)
+    giflab("run", str(raw), "-j", "2", "--no-progress", data_dir=data)
+    rows = _rows(data / "giflab.db")
+    assert len(rows) == len(GIFS)
+    for row in rows.values():
+        assert GifFeaturesV1(**{k: v for k, v in row.items() if k != "schema_version"})
+        for name in FEATURE_NAMES:
+            if name in CLIP_FEATURES:
+                assert row[name] is None  # no weights on this machine: NULL, never made up
+            else:
+                assert math.isfinite(row[name])
+        assert row["clip_missing_reason"]
+    stats = json.loads(giflab("stats", "--json", data_dir=data).stdout)
+    assert stats["features"] == len(GIFS)
+    assert stats["clip_missing"] == len(GIFS)
+
+
+def test_features_match_the_domain_function_bit_for_bit(tmp_path):
+    settings, instance, keys = _registered(tmp_path)
+    result = _materialize(settings, instance, keys, ClipResource(enabled=False), workers=2)
+    assert result.success
+    rows = _rows(settings.db_path)
+    by_name = {p.name: p for p in GIFS}
+    with sqlite3.connect(settings.db_path) as conn:
+        names = dict(conn.execute("SELECT gif_sha, orig_filename FROM gif_metadata"))
+    for sha, row in rows.items():
+        direct = extract_features(by_name[names[sha]])
+        for name in FEATURE_NAMES:
+            assert row[name] == direct[name], name
+
+
+def test_missing_weights_warn_through_the_asset_check(tmp_path):
+    settings, instance, keys = _registered(tmp_path)
+    clip = ClipResource(weights_path=str(tmp_path / "absent.pt"))
+    result = _materialize(settings, instance, keys, clip)
+    assert result.success  # everything else goes on
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed
+    assert check.severity == AssetCheckSeverity.WARN
+    assert check.metadata["clip_missing"].value == len(keys)
+    assert "absent.pt" in check.metadata["reasons"].value
+    assert all("absent.pt" in r["clip_missing_reason"] for r in _rows(settings.db_path).values())
+
+
+@pytest.fixture
+def tiny_clip(tmp_path):
+    """A tiny open_clip model config and its seeded random weights, saved as local files."""
+    import open_clip
+    import torch
+
+    config = tmp_path / f"{TINY}.json"
+    config.write_text(json.dumps(TINY_CONFIG))
+    open_clip.add_model_config(config)
+    torch.manual_seed(0)
+    model = open_clip.create_model(TINY, pretrained=None)
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(100.0))
+    weights = tmp_path / "tiny.pt"
+    torch.save(model.state_dict(), weights)
+    return ClipResource(model_name=TINY, weights_path=str(weights), model_config_path=str(config))
+
+
+def test_tiny_clip_scores_through_spawned_workers(tmp_path, tiny_clip):
+    settings, instance, keys = _registered(tmp_path)
+    result = _materialize(settings, instance, keys, tiny_clip, workers=2)
+    assert result.success
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed
+    rows = _rows(settings.db_path)
+    assert set(rows) == set(keys)
+    for row in rows.values():
+        assert row["clip_missing_reason"] is None
+        assert row["clip_model"] == f"{TINY}/tiny.pt"
+        assert sum(row[c] for c in CLIP_FEATURES) == pytest.approx(1.0, abs=1e-9)
+    # Same values in-process (one worker) as in two spawned workers.
+    again = _materialize(settings, instance, keys, tiny_clip, workers=1)
+    assert again.success
+    assert _rows(settings.db_path) == rows
