@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     run.add_argument(
+        "--metric-frames",
+        type=int,
+        help="source frames compared per render, evenly spaced (default: 24)",
+    )
+    run.add_argument(
         "--clip-weights",
         type=Path,
         help="local open_clip checkpoint for the CLIP scores (default: $GIFLAB_CLIP_WEIGHTS or "
@@ -194,6 +199,7 @@ def _materialize(args: argparse.Namespace, settings: Settings) -> int:
         "lossy": args.lossy,
         "colors": args.colors,
         "frame_keep": args.frame_keep,
+        "max_metric_frames": args.metric_frames,
     }
     engines = EnginesResource(**{k: v for k, v in overrides.items() if v})
     with open_db(settings.db_path) as conn:
