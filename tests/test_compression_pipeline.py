@@ -128,3 +128,56 @@ def test_unavailable_engine_leaves_its_work_missing_and_the_rest_completes(tmp_p
     )
     stats = json.loads(giflab("stats", "--json", data_dir=data).stdout)
     assert stats["renders"] == {"gifsicle": len(SMALL), "ffmpeg": len(SMALL)}
+
+
+def test_resource_binaries_reach_the_workers(tmp_path):
+    """Animately configured on the Dagster resource (not the environment) renders in workers."""
+    from dagster import DagsterInstance, materialize
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    from giflab.config import Settings
+    from giflab.db import open_db
+    from giflab.ingest import register_folder
+    from giflab_assets.definitions import ASSETS, build_resources
+    from giflab_assets.runner import add_partitions
+    from resources import EnginesResource
+    from tests.fake_engines import fake_animately
+
+    (tmp_path / "bin").mkdir()
+    binary = fake_animately(tmp_path / "bin")
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.ensure_dirs()
+    with open_db(settings.db_path) as conn:
+        keys = register_folder(conn, _raw(tmp_path), settings.bad_dir).new_gifs
+    instance = DagsterInstance.ephemeral()
+    add_partitions(instance, keys)
+    engines = EnginesResource(
+        engines=["animately-standard"],
+        binaries={"animately": str(binary)},
+        lossy=[40],
+        colors=[64],
+        frame_keep=[1.0],
+    )
+    result = materialize(
+        ASSETS,
+        instance=instance,
+        resources=build_resources(settings.data_dir, engines, workers=2),
+        selection=["gif_metadata", "compression_runs_animately_standard"],
+        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+    )
+    assert result.success
+    rows = _rows(settings.db_path, "compression_runs_animately_standard")
+    assert [r[1:] for r in rows] == [(40, 64, 1.0, "ok")] * len(SMALL)
+
+
+def test_tier_two_engine_runs_on_demand(tmp_path):
+    raw, data = _raw(tmp_path), tmp_path / "data"
+    args = ["--lossy", "0,80", "--colors", "64", "--frame-keep", "1.0", "--no-progress"]
+    giflab("run", str(raw), "--engines", "pillow-webp", *args, data_dir=data)
+    rows = _rows(data / "giflab.db", "compression_runs_pillow_webp")
+    assert len(rows) == len(SMALL) * 2 and {r[4] for r in rows} == {"ok"}
+    stats = json.loads(giflab("stats", "--json", data_dir=data).stdout)
+    assert stats["renders"]["pillow-webp"] == len(SMALL) * 2

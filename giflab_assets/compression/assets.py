@@ -11,6 +11,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, BackfillPolicy, Fai
 from giflab.compression import SweepTask, sweep_gif
 from giflab.db import open_db
 from giflab.engines import DEFAULT_ENGINES, Variant
+from giflab.engines.registry import all_engine_classes
 from giflab.ingest import files_for_gif
 from giflab.schemas import CompressionRunV1
 from giflab_assets.batch import run_per_gif
@@ -51,7 +52,7 @@ def build_compression_asset(engine: str) -> AssetsDefinition:
         deps=[gif_metadata],
         io_manager_key="sqlite_io_manager",
         metadata={"partition_expr": "gif_sha", "engine": engine},
-        group_name="compression",
+        group_name="compression" if engine in DEFAULT_ENGINES else "compression_extra",
         kinds={"python", "sqlite"},
         description=f"Renders of each GIF by {engine} over the variant matrix, with quality metrics.",
     )
@@ -100,7 +101,12 @@ def build_compression_asset(engine: str) -> AssetsDefinition:
     return _compression
 
 
-COMPRESSION_ASSETS = [build_compression_asset(e) for e in DEFAULT_ENGINES]
+# The default seven, then tier 2 (Pillow GIF/WebP/AVIF) and engines other packages register:
+# `python -m giflab run --engines pillow-webp` or the UI materialises those on demand.
+COMPRESSION_ASSETS = [
+    build_compression_asset(e)
+    for e in dict.fromkeys([*DEFAULT_ENGINES, *all_engine_classes()])
+]
 
 
 def incomplete_gifs(db_path, engine: str, keys: list[str], matrix: list[Variant]) -> set[str]:
