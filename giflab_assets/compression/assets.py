@@ -104,8 +104,7 @@ def build_compression_asset(engine: str) -> AssetsDefinition:
 # The default seven, then tier 2 (Pillow GIF/WebP/AVIF) and engines other packages register:
 # `python -m giflab run --engines pillow-webp` or the UI materialises those on demand.
 COMPRESSION_ASSETS = [
-    build_compression_asset(e)
-    for e in dict.fromkeys([*DEFAULT_ENGINES, *all_engine_classes()])
+    build_compression_asset(e) for e in dict.fromkeys([*DEFAULT_ENGINES, *all_engine_classes()])
 ]
 
 
