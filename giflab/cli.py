@@ -187,7 +187,8 @@ def _materialize(args: argparse.Namespace, settings: Settings) -> int:
     from dagster import DagsterInstance
 
     from giflab.db import open_db
-    from giflab_assets.runner import add_partitions, execute, plan_pipeline
+    from giflab.scratch import remove_stale
+    from giflab_assets.runner import add_partitions, execute, fail_orphan_runs, plan_pipeline
     from resources import ClipResource, EnginesResource
 
     clip = ClipResource(
@@ -209,7 +210,10 @@ def _materialize(args: argparse.Namespace, settings: Settings) -> int:
                 "SELECT sha256 FROM gif_files GROUP BY sha256 ORDER BY MIN(registered_at), sha256"
             )
         ]
+    remove_stale(settings.tmp_dir)
     with DagsterInstance.get() as instance:
+        for run_id in fail_orphan_runs(instance):
+            print(f"run {run_id} was cut off (process gone): marked failed", file=sys.stderr)
         added = add_partitions(instance, shas)
         steps, unavailable = plan_pipeline(
             instance, settings.db_path, engines, args.resume, args.batch_size, args.workers

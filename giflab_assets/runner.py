@@ -6,11 +6,13 @@ batch rather than one per GIF. Runs are recorded in the persistent instance, so 
 """
 
 import logging
+import os
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter, materialize
 from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -18,12 +20,14 @@ from dagster._core.storage.tags import (
 )
 
 from giflab.parallel import STOP
+from giflab.scratch import pid_alive
 from giflab_assets.compression.assets import asset_name, incomplete_gifs
 from giflab_assets.definitions import ASSETS, build_resources
 from giflab_assets.ingest.assets import QUARANTINED_KEY
 from giflab_assets.partitions import gifs_partitions
 from resources import ClipResource, EnginesResource
 
+PID_TAG, HOST_TAG = "giflab/pid", "giflab/host"
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
@@ -53,6 +57,23 @@ def add_partitions(instance: DagsterInstance, keys: Sequence[str]) -> list[str]:
     if new:
         instance.add_dynamic_partitions(gifs_partitions.name, new)
     return new
+
+
+def fail_orphan_runs(instance: DagsterInstance) -> list[str]:
+    """Mark failed the CLI runs whose process died (SIGKILL, power loss); return their ids.
+
+    Such runs would otherwise show as "started" in the UI for ever. Their finished partitions are
+    already recorded; the rest are simply missing and the next ``run`` does them.
+    """
+    host = socket.gethostname()
+    failed = []
+    live = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.NOT_STARTED]
+    for run in instance.get_runs(filters=RunsFilter(statuses=live, tags={HOST_TAG: host})):
+        pid = int(run.tags.get(PID_TAG, "0"))
+        if pid and pid != os.getpid() and not pid_alive(pid):
+            instance.report_run_failed(run, message=f"giflab process {pid} ended without a result")
+            failed.append(run.run_id)
+    return failed
 
 
 def contiguous_batches(ordered: Sequence[str], missing: set[str], size: int) -> list[list[str]]:
@@ -168,6 +189,8 @@ def execute(
         tags = {
             ASSET_PARTITION_RANGE_START_TAG: step.keys[0],
             ASSET_PARTITION_RANGE_END_TAG: step.keys[-1],
+            PID_TAG: str(os.getpid()),
+            HOST_TAG: socket.gethostname(),
         }
         try:
             result = materialize(

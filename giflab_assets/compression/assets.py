@@ -6,6 +6,8 @@ each engine's lineage (a new engine is a new asset). Only variants missing from 
 rendered; the partition's existing rows are kept.
 """
 
+import shutil
+
 from dagster import AssetExecutionContext, AssetsDefinition, BackfillPolicy, Failure, asset
 
 from giflab.compression import SweepTask, sweep_gif
@@ -14,6 +16,7 @@ from giflab.engines import DEFAULT_ENGINES, Variant
 from giflab.engines.registry import all_engine_classes
 from giflab.ingest import files_for_gif
 from giflab.schemas import CompressionRunV1
+from giflab.scratch import owned_dir, remove_stale
 from giflab_assets.batch import run_per_gif
 from giflab_assets.ingest.assets import gif_metadata
 from giflab_assets.partitions import gifs_partitions
@@ -66,6 +69,8 @@ def build_compression_asset(engine: str) -> AssetsDefinition:
         keys = list(context.partition_keys)
         stored = existing_runs(settings.db_path, asset_name(engine), keys)
         matrix = engines.matrix()
+        remove_stale(settings.tmp_dir)
+        scratch = owned_dir(settings.tmp_dir, f"{asset_name(engine)}-{context.run_id[:8]}")
         tasks = []
         with open_db(settings.db_path) as conn:
             for k in keys:
@@ -79,12 +84,15 @@ def build_compression_asset(engine: str) -> AssetsDefinition:
                             engine,
                             engines.config(),
                             todo,
-                            str(settings.tmp_dir),
+                            str(scratch),
                             engines.timeout_s,
                             engines.max_metric_frames,
                         )
                     )
-        done = run_per_gif(giflab, sweep_gif, tasks)
+        try:
+            done = run_per_gif(giflab, sweep_gif, tasks)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         new = [row for i in sorted(done.results) for row in done.results[i]]
         for i, err in done.errors.items():
             raise Failure(f"{tasks[i].source}: {engine}: {err}") from err
