@@ -167,9 +167,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(
             f"{verb}: {path}: {kind}: {reason}" + (f" -> {dest}" if dest else ""), file=sys.stderr
         )
+    for path, reason in report.refused:
+        print(f"refused: {path}: {reason} (left in place)", file=sys.stderr)
     print(
         f"{report.files_seen} files: {len(report.new_gifs)} new GIFs, {len(report.duplicates)} duplicate names,"
-        f" {len(report.quarantined)} bad, {report.unchanged} unchanged"
+        f" {len(report.quarantined)} bad, {len(report.refused)} refused, {report.unchanged} unchanged"
     )
     if args.dry_run:
         for sha in report.new_gifs:

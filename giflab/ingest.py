@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sqlite3
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -127,8 +128,14 @@ class IngestReport:
     new_gifs: list[str] = field(default_factory=list)
     duplicates: list[Path] = field(default_factory=list)
     quarantined: list[tuple[Path, str, str, Path | None]] = field(default_factory=list)
+    # Entries that are not regular readable files (dangling or looping symlinks, FIFOs, no read
+    # permission, vanished): reported, never moved or registered; looked at again next run.
+    refused: list[tuple[Path, str]] = field(default_factory=list)
     interrupted: bool = False
     pending: int = 0  # new files left for a later pass (``max_files``)
+
+
+REFUSED = "refused"
 
 
 def _run_checks(
@@ -138,9 +145,9 @@ def _run_checks(
 ) -> list[FileCheck]:
     """Check ``paths`` on up to ``workers`` processes; after Ctrl-C, only the finished ones."""
     done = map_tasks(partial(check_file, limits=limits), paths, workers=workers)
-    for i, err in done.errors.items():  # e.g. the file vanished: report, never crash the run
+    for i, err in done.errors.items():  # e.g. the file vanished: refuse, never crash the run
         p = paths[i]
-        done.results[i] = FileCheck(p, "", 0, 0, "unreadable", f"{type(err).__name__}: {err}")
+        done.results[i] = FileCheck(p, "", 0, 0, REFUSED, f"{type(err).__name__}: {err}")
     return [done.results[i] for i in sorted(done.results)]
 
 
@@ -172,7 +179,17 @@ def register_folder(
     }
     todo = []
     for p in paths:
-        st = p.stat()
+        try:
+            st = p.stat()
+        except OSError as e:  # dangling or looping symlink, vanished
+            report.refused.append((p, f"cannot stat: {e.strerror or e}"))
+            continue
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block a reader for ever
+            report.refused.append((p, "not a regular file"))
+            continue
+        if not os.access(p, os.R_OK):
+            report.refused.append((p, "permission denied (not readable)"))
+            continue
         if known.get(str(p)) == (st.st_size, st.st_mtime_ns):
             report.unchanged += 1
         else:
@@ -181,6 +198,8 @@ def register_folder(
     todo = todo[:max_files] if max_files is not None else todo
     checks = _run_checks(todo, limits, workers)
     report.interrupted = len(checks) < len(todo)
+    report.refused += [(c.path, c.error_message or "") for c in checks if c.error_kind == REFUSED]
+    checks = [c for c in checks if c.error_kind != REFUSED]
 
     known_shas = {r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM gif_files")}
     bad_shas = {r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM bad_gifs")}

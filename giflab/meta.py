@@ -18,13 +18,75 @@ from giflab.frames import (
 from giflab.schemas import GifMetadataV1
 
 
+def check_structure(path: Path | str) -> None:
+    """Walk the GIF's blocks from header to trailer without decoding pixels.
+
+    Pillow accepts a file cut at a block boundary (its frames so far look complete), so the
+    structure is checked first: every block must be complete and the trailer (``;``) reached.
+    Bytes after the trailer are ignored, as browsers do. Raises ``BadGifError``.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    n = len(data)
+
+    def fail(kind: str, reason: str) -> BadGifError:
+        return BadGifError(path, kind, reason)
+
+    if data[:6] not in (b"GIF87a", b"GIF89a"):
+        raise fail("not_a_gif", "no GIF87a/GIF89a signature")
+    if n < 13:
+        raise fail("truncated", f"file ends at byte {n} inside the screen descriptor")
+    width, height = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if width == 0 or height == 0:
+        raise fail("zero_size", f"logical screen is {width}x{height}")
+    pos = 13
+    if data[10] & 0x80:
+        pos += 3 << ((data[10] & 7) + 1)
+    images = 0
+    while True:
+        if pos >= n:
+            raise fail("truncated", f"file ends at byte {n} before the trailer ({images} images)")
+        kind = data[pos]
+        if kind == 0x3B:
+            break
+        if kind == 0x21:
+            pos += 2
+        elif kind == 0x2C:
+            if pos + 10 > n:
+                raise fail("truncated", f"image descriptor at byte {pos} is cut off")
+            flags = data[pos + 9]
+            pos += 10 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0)
+            if pos < n and not 1 <= data[pos] <= 11:
+                raise fail("malformed", f"LZW minimum code size {data[pos]} at byte {pos}")
+            pos += 1
+            images += 1
+        else:
+            raise fail("malformed", f"unknown block type 0x{kind:02x} at byte {pos}")
+        while pos < n and data[pos] != 0:  # data sub-blocks, ended by a zero length
+            pos += data[pos] + 1
+        if pos >= n:
+            raise fail("truncated", f"file ends at byte {n} inside a block ({images} images)")
+        pos += 1
+    if images == 0:
+        raise fail("zero_frames", "no image blocks before the trailer")
+
+
 def validate_gif(path: Path | str, limits: DecodeLimits = DEFAULT_LIMITS) -> int:
-    """Decode every frame of ``path`` (no colour conversion) and return the frame count.
+    """Check the block structure, decode every frame (no colour conversion), return the count.
 
     Raises ``BadGifError`` for anything that is not a complete, bounded GIF.
     """
     path = Path(path)
-    with open_gif(path, limits) as im:
+    try:
+        im = open_gif(path, limits)
+    except BadGifError as e:
+        # Pillow's "cannot identify" says little: a GIF cut short gets the precise reason.
+        with open(path, "rb") as f:
+            if e.kind == "unreadable" and f.read(6) in (b"GIF87a", b"GIF89a"):
+                check_structure(path)
+        raise
+    with im:
+        check_structure(path)  # after open_gif, so a bomb is named as one
         w, h = im.size
         n = 0
         while True:

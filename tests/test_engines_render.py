@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sys
 import time
 from functools import cache
 from pathlib import Path
@@ -214,3 +215,16 @@ def test_each_kept_frame_keeps_its_own_delay(name, tmp_path):
             im.seek(i)
             got.append(im.info["duration"])
     assert got == kept_delays(delays, result.kept)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS is enforced on Linux")
+def test_engine_memory_is_capped(tmp_path):
+    """A render that wants more memory than the cap fails with a recorded reason, not swap."""
+    from giflab.engines.base import run_command
+    from giflab.errors import EngineError
+
+    hog = [sys.executable, "-c", "b = bytearray(600 * 2**20); print(len(b))"]
+    assert run_command(hog, src=tmp_path, engine="hog", timeout_s=60).strip() == str(600 * 2**20)
+    with pytest.raises(EngineError) as err:
+        run_command(hog, src=tmp_path, engine="hog", timeout_s=60, memory_limit_mb=300)
+    assert "MemoryError" in err.value.stderr

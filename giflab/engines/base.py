@@ -17,7 +17,7 @@ import tempfile
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -165,13 +165,20 @@ def run_command(
     timeout_s: float,
     env: dict | None = None,
     cwd: Path | None = None,
+    memory_limit_mb: int | None = None,
 ) -> str:
-    """Run ``argv`` (no shell); return stdout. Raise ``EngineError`` on failure or timeout."""
+    """Run ``argv`` (no shell); return stdout. Raise ``EngineError`` on failure or timeout.
+
+    The process gets its own group (a timeout kills its helpers too) and, on Linux, an
+    address-space limit of ``memory_limit_mb``.
+    """
     kwargs: dict[str, Any] = (
-        {"start_new_session": True}  # own process group, so a timeout kills helpers too
+        {"start_new_session": True}
         if os.name == "posix"
         else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}  # type: ignore[attr-defined]
     )
+    if memory_limit_mb and sys.platform.startswith("linux"):
+        kwargs["preexec_fn"] = partial(_limit_memory, memory_limit_mb * 2**20)
     try:
         proc = subprocess.Popen(  # noqa: S603 - argument list, no shell
             argv,
@@ -195,6 +202,12 @@ def run_command(
         last = stderr.splitlines()[-1] if stderr else ""
         raise EngineError(src, engine, f"exit {proc.returncode}: {last[:300]}", stderr)
     return out.decode(errors="replace")
+
+
+def _limit_memory(max_bytes: int) -> None:  # runs in the child, before exec
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -308,6 +321,7 @@ class Engine(ABC):
             timeout_s=timeout_s,
             env=self.environment(),
             cwd=scratch,
+            memory_limit_mb=self.config.memory_limit_mb,
         )
         self.finish(out, scratch)
         elapsed = int(round((time.perf_counter() - start) * 1000))

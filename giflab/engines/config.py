@@ -33,6 +33,9 @@ class EngineConfig(BaseModel):
     gifski_bin: str | None = _env("gifski_bin")
     animately_bin: str | None = _env("animately_bin")
     timeout_s: float = Field(300.0, gt=0)
+    # Address-space cap of each engine process (Linux; None: no cap). A render that needs more
+    # fails with a recorded reason instead of pushing the machine into swap.
+    memory_limit_mb: int | None = Field(8192, gt=0)
     imagemagick_dither: Literal["none", "riemersma", "floyd-steinberg"] = "floyd-steinberg"
     # ImageMagick resource limits (-limit), above Debian's 256 MiB / 128 MP policy defaults.
     imagemagick_limits: dict[str, str] = Field(
