@@ -23,7 +23,7 @@ from giflab.db import transaction
 from giflab.errors import BadGifError
 from giflab.frames import DEFAULT_LIMITS, DecodeLimits
 from giflab.meta import validate_gif
-from giflab.parallel import map_tasks
+from giflab.parallel import WorkerCrashed, map_tasks
 
 GIF_SUFFIX = ".gif"
 WRITE_CHUNK = 200
@@ -145,9 +145,16 @@ def _run_checks(
 ) -> list[FileCheck]:
     """Check ``paths`` on up to ``workers`` processes; after Ctrl-C, only the finished ones."""
     done = map_tasks(partial(check_file, limits=limits), paths, workers=workers)
-    for i, err in done.errors.items():  # e.g. the file vanished: refuse, never crash the run
+    for i, err in done.errors.items():
         p = paths[i]
-        done.results[i] = FileCheck(p, "", 0, 0, REFUSED, f"{type(err).__name__}: {err}")
+        if isinstance(err, WorkerCrashed):  # it killed a decoder twice, alone: a bad file
+            st = p.stat()
+            reason = "the decoder process crashed on this file (native crash or out of memory)"
+            done.results[i] = FileCheck(
+                p, sha256_file(p), st.st_size, st.st_mtime_ns, "decoder_crash", reason
+            )
+        else:  # e.g. the file vanished meanwhile: refuse, never crash the run
+            done.results[i] = FileCheck(p, "", 0, 0, REFUSED, f"{type(err).__name__}: {err}")
     return [done.results[i] for i in sorted(done.results)]
 
 

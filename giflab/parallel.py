@@ -100,31 +100,65 @@ def _map_tasks(fn, items, workers, initializer, initargs, stop) -> MapResult:
                 out.errors[i] = e
             _report(1)
         return out
+    remaining = list(range(len(items)))
+    suspects: list[int] = []
+    while remaining:
+        crashed = _pool_pass(fn, items, remaining, workers, initializer, initargs, stop, out)
+        if not crashed:
+            break
+        # A worker died (segfault, OOM kill): the tasks in flight are suspects. Each is retried
+        # alone in a one-worker pool, so only the task that kills its worker is blamed.
+        done = set(out.results) | set(out.errors)
+        suspects = [i for i in crashed if i not in done]
+        for i in suspects:
+            if stop.is_set():
+                break
+            if _pool_pass(fn, items, [i], 1, initializer, initargs, stop, out):
+                out.errors[i] = WorkerCrashed(f"worker process died while running task {i}")
+                _report(1)
+        done = set(out.results) | set(out.errors)
+        remaining = [i for i in remaining if i not in done and i not in suspects]
+    out.interrupted = len(out.results) + len(out.errors) < len(items)
+    return out
+
+
+class WorkerCrashed(RuntimeError):
+    """The worker process running a task died (killed, or a crash in native code)."""
+
+
+def _pool_pass(fn, items, indices, workers, initializer, initargs, stop, out) -> list[int]:
+    """Run ``items[indices]`` on a fresh pool; return the in-flight indices if a worker died."""
+    from concurrent.futures.process import BrokenProcessPool
+
     ctx = multiprocessing.get_context("spawn")
     pending: dict[Future, int] = {}
-    next_i = 0
+    queue = list(indices)
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(items)),
+        max_workers=max(1, min(workers, len(indices))),
         mp_context=ctx,
         initializer=_worker_init,
         initargs=(initializer, initargs),
     ) as pool:
-        while True:
-            while next_i < len(items) and len(pending) < workers * 2 and not stop.is_set():
-                pending[pool.submit(fn, items[next_i])] = next_i
-                next_i += 1
-            if not pending:
-                break
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for f in done:
-                i = pending.pop(f)
-                try:
-                    out.results[i] = f.result()
-                except Exception as e:
-                    out.errors[i] = e
-                _report(1)
-    out.interrupted = next_i < len(items)
-    return out
+        try:
+            while True:
+                while queue and len(pending) < workers * 2 and not stop.is_set():
+                    i = queue.pop(0)
+                    pending[pool.submit(fn, items[i])] = i
+                if not pending:
+                    return []
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    i = pending.pop(f)
+                    try:
+                        out.results[i] = f.result()
+                    except BrokenProcessPool:
+                        pending[f] = i
+                        raise
+                    except Exception as e:
+                        out.errors[i] = e
+                    _report(1)
+        except BrokenProcessPool:
+            return sorted(pending.values())
 
 
 def _report(n: int) -> None:
