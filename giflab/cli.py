@@ -134,7 +134,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     _install_sigint()
     bar = _bar(args, "ingest", unit="file")
-    set_progress_hook(bar.update if bar is not None else None)
+    set_progress_hook(
+        bar.update if bar is not None else None, _set_total(bar) if bar is not None else None
+    )
     if args.dry_run:
         conn = (
             sqlite3.connect(f"file:{settings.db_path}?mode=ro", uri=True)
@@ -259,6 +261,14 @@ def _write_dagster_yaml(home: Path) -> None:
     cfg = home / "dagster.yaml"
     if not cfg.exists():
         cfg.write_text("telemetry:\n  enabled: false\n")
+
+
+def _set_total(bar):
+    def set_total(n: int) -> None:
+        bar.total = (bar.total or 0) + n
+        bar.refresh()
+
+    return set_total
 
 
 def _bar(args: argparse.Namespace, desc: str, total: int | None = None, unit: str = "it"):

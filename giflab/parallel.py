@@ -18,12 +18,15 @@ from typing import Any
 
 STOP = threading.Event()
 _progress_hook: Callable[[int], None] | None = None
+_total_hook: Callable[[int], None] | None = None
 
 
-def set_progress_hook(hook: Callable[[int], None] | None) -> None:
-    """Install a callable told how many tasks finished (the CLI's progress bar)."""
-    global _progress_hook
-    _progress_hook = hook
+def set_progress_hook(
+    hook: Callable[[int], None] | None, total: Callable[[int], None] | None = None
+) -> None:
+    """Install callables told how many tasks finished and how many a map will run (for an ETA)."""
+    global _progress_hook, _total_hook
+    _progress_hook, _total_hook = hook, total
 
 
 @dataclass
@@ -80,6 +83,8 @@ def map_tasks(
     and the tasks already running finish; with ``finish_all`` every item still runs (the caller
     stops after this batch instead).
     """
+    if _total_hook is not None:
+        _total_hook(len(items))
     with stop_on_sigint(STOP):
         stop = threading.Event() if finish_all else STOP
         return _map_tasks(fn, items, workers, initializer, tuple(initargs), stop)
