@@ -302,13 +302,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from giflab.engines import DEFAULT_ENGINES, engine_statuses
+    from giflab.engines import DEFAULT_ENGINES, engine_statuses, get_engine
 
     settings = _settings(args)
     for st in engine_statuses(DEFAULT_ENGINES):
         print(
             f"{st.name:<20} {'ok ' + (st.version or '') if st.ok else 'MISSING'}  {st.path or st.reason}"
         )
+        if not st.ok and get_engine(st.name).install:
+            print(f"{'':<20} install: {get_engine(st.name).install_command()}")
     print(f"{'clip':<20} {_clip_status()}")
     print(f"data dir     {settings.data_dir}")
     print(

@@ -104,3 +104,13 @@ def test_entry_point_engines_are_discovered(monkeypatch):
 
     monkeypatch.setattr(registry, "entry_points", lambda group: [EntryPoint()])
     assert isinstance(get_engine("outside-engine"), Outside)
+
+
+def test_install_commands_per_platform():
+    from giflab.engines import get_engine
+
+    gifsicle = get_engine("gifsicle")
+    assert gifsicle.install_command("linux") == "sudo apt-get install gifsicle"
+    assert gifsicle.install_command("darwin") == "brew install gifsicle"
+    assert "WSL" in gifsicle.install_command("win32")
+    assert get_engine("animately-standard").install == {}

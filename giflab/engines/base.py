@@ -228,6 +228,8 @@ class Engine(ABC):
     config_field: ClassVar[str]  # the EngineConfig field holding the binary path
     version_args: ClassVar[list[str]] = ["--version"]
     install_hint: ClassVar[str] = ""
+    # What to run to install the engine, by ``sys.platform`` family ("linux", "darwin", "win32").
+    install: ClassVar[dict[str, str]] = {}
     # Engines whose optimiser folds identical consecutive frames into one (adding the delays).
     merges_identical_frames: ClassVar[bool] = False
 
@@ -253,6 +255,12 @@ class Engine(ABC):
         where = f"{self._binary} is not an executable" if self._binary else "not found"
         hint = f" ({self.install_hint})" if self.install_hint else ""
         return f"{self.binary_name} {where}; set {var}{hint}"
+
+    def install_command(self, platform: str | None = None) -> str:
+        """How to install this engine on ``platform`` (default: this machine)."""
+        platform = platform or sys.platform
+        family = "linux" if platform.startswith("linux") else platform
+        return self.install.get(family) or self.install_hint
 
     def available(self) -> EngineStatus:
         """Found and runnable, with its version; or the reason it is not."""

@@ -36,6 +36,11 @@ class Ffmpeg(Engine):
     config_field = "ffmpeg_bin"
     version_args = ["-version"]
     install_hint = "apt install ffmpeg / brew install ffmpeg"
+    install = {
+        "linux": "sudo apt-get install ffmpeg",
+        "darwin": "brew install ffmpeg",
+        "win32": "choco install ffmpeg (or run GifLab in WSL)",
+    }
 
     def command(self, binary: str, src: SourceGif, variant: Variant, out: Path, scratch: Path):
         kept, delays = src.plan(variant.frame_keep)

@@ -23,6 +23,11 @@ class Gifsicle(Engine):
     binary_name = "gifsicle"
     config_field = "gifsicle_bin"
     install_hint = "apt install gifsicle / brew install gifsicle"
+    install = {
+        "linux": "sudo apt-get install gifsicle",
+        "darwin": "brew install gifsicle",
+        "win32": "choco install gifsicle (or run GifLab in WSL)",
+    }
     merges_identical_frames = True
 
     def command(self, binary: str, src: SourceGif, variant: Variant, out: Path, scratch: Path):

@@ -31,6 +31,11 @@ class Gifski(Engine):
     binary_name = "gifski"
     config_field = "gifski_bin"
     install_hint = "npm install --prefix tools gifski@1.7.1 (scripts/setup.sh does it)"
+    install = {
+        "linux": "npm install --prefix tools gifski@1.7.1",
+        "darwin": "npm install --prefix tools gifski@1.7.1 (or brew install gifski)",
+        "win32": "npm install --prefix tools gifski@1.7.1",
+    }
     merges_identical_frames = True
 
     def discover(self) -> str | None:

@@ -47,6 +47,11 @@ class ImageMagick(Engine):
     config_field = "imagemagick_bin"
     version_args = ["-version"]
     install_hint = "apt install imagemagick / brew install imagemagick"
+    install = {
+        "linux": "sudo apt-get install imagemagick",
+        "darwin": "brew install imagemagick",
+        "win32": "choco install imagemagick (or run GifLab in WSL)",
+    }
 
     def discover(self) -> str | None:
         # Prefer ImageMagick 7's ``magick``, then the system's own ``convert``: an earlier
