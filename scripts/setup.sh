@@ -15,11 +15,12 @@ for b in gifsicle ffmpeg npm; do command -v "$b" >/dev/null || need+=("$b"); don
 [ -x /usr/bin/convert ] || [ -x /usr/local/opt/imagemagick/bin/magick ] || command -v magick >/dev/null || need+=(imagemagick)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(uname)" = Darwin ]; then
-    brew install gifsicle imagemagick ffmpeg node
+    brew install "${need[@]/npm/node}"
   elif command -v apt-get >/dev/null; then
+    # Only what is missing: a NodeSource nodejs already ships npm and conflicts with Debian's.
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq gifsicle imagemagick ffmpeg npm >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
   else
     echo "Install gifsicle, ImageMagick, ffmpeg and npm with your package manager (WSL: apt)." >&2
   fi
