@@ -1,7 +1,9 @@
 """One GIF through one engine over the variants it is missing: render, measure, clean up.
 
-Temp files live in a per-task folder under the data dir's ``tmp/`` and are removed whatever
-happens; a failed render is a recorded ``failed`` row (with the engine's reason), never a hang.
+The source is decoded and its metric side prepared once per sweep (``SourceFrames``); each
+render is decoded once, for its metrics and its frame/colour counts together. Temp files live in
+a per-task folder under the data dir's ``tmp/`` and are removed whatever happens; a failed render
+is a recorded ``failed`` row (with the engine's reason), never a hang.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ from giflab.engines.sweep import (
     variant_matrix,
 )
 from giflab.errors import GifLabError
-from giflab.metrics import DEFAULT_MAX_FRAMES, compare_gifs, describe_render
+from giflab.metrics import (
+    DEFAULT_CACHE_BYTES,
+    DEFAULT_MAX_FRAMES,
+    SourceFrames,
+    measure_render,
+)
 from giflab.schemas import CompressionRunV1
 
 __all__ = [
@@ -47,6 +54,8 @@ class SweepTask:
     tmp_dir: str
     timeout_s: float = 300.0
     max_metric_frames: int | None = DEFAULT_MAX_FRAMES
+    # Memory for the source's prepared metric pyramids (see giflab.metrics.source).
+    metric_cache_bytes: int = DEFAULT_CACHE_BYTES
 
 
 def sweep_gif(task: SweepTask) -> list[CompressionRunV1]:
@@ -58,6 +67,13 @@ def sweep_gif(task: SweepTask) -> list[CompressionRunV1]:
     rows = []
     try:
         src = SourceGif(task.source, workdir)
+        source: SourceFrames | GifLabError
+        try:
+            source = SourceFrames.read(
+                src.path, task.max_metric_frames, cache_bytes=task.metric_cache_bytes
+            )
+        except GifLabError as e:
+            source = e  # every render then fails with this reason, as a per-render decode did
         for v in task.variants:
             base = dict(
                 gif_sha=task.sha256,
@@ -72,10 +88,9 @@ def sweep_gif(task: SweepTask) -> list[CompressionRunV1]:
             kept = len(kept_indices)
             try:
                 result = engine.render(src, v, out, task.timeout_s)
-                measured = describe_render(out)
-                metrics = compare_gifs(
-                    src.path, out, kept_indices, max_frames=task.max_metric_frames
-                )
+                if isinstance(source, GifLabError):
+                    raise source
+                measured, metrics = measure_render(source, out, kept_indices)
                 rows.append(
                     CompressionRunV1(
                         **base,

@@ -10,6 +10,9 @@ quality, ~50 medium, below 30 low; it can go negative for very different images.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -77,8 +80,22 @@ def _positive_xyb(linear: np.ndarray) -> np.ndarray:
 def _blur(x: np.ndarray) -> np.ndarray:
     # The reference pads rows with zeros and mirrors columns; one padded separable pass does both.
     padded = cv2.copyMakeBorder(x, _RADIUS, _RADIUS, 0, 0, cv2.BORDER_CONSTANT, value=0)
+    return _blur_padded(padded)
+
+
+def _blur_padded(padded: np.ndarray) -> np.ndarray:
     out = cv2.sepFilter2D(padded, -1, _KERNEL, _KERNEL, borderType=cv2.BORDER_REFLECT)
     return out[_RADIUS:-_RADIUS]
+
+
+def _blur_product(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``_blur(x * y)``, writing the product straight into the zero-padded buffer."""
+    h, w, c = x.shape
+    padded = np.empty((h + 2 * _RADIUS, w, c), dtype=np.float32)
+    padded[:_RADIUS] = 0.0
+    padded[-_RADIUS:] = 0.0
+    np.multiply(x, y, out=padded[_RADIUS:-_RADIUS])
+    return _blur_padded(padded)
 
 
 def _downsample(linear: np.ndarray) -> np.ndarray:
@@ -95,20 +112,64 @@ def _l1_l4(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and 4-norm mean of a non-negative (H, W, 3) map (cv2 sums in float64)."""
     d2 = d * d
     l1 = np.array(cv2.mean(d)[:3])
-    l4 = np.sqrt(np.sqrt(np.array(cv2.mean(d2 * d2)[:3])))
+    l4 = np.sqrt(np.sqrt(np.array(cv2.mean(np.square(d2, out=d2))[:3])))
     return l1, l4
 
 
-def _scale_features(img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class Ssimulacra2Scale:
+    """The source side of one scale: positive XYB, its local mean, variance and detail."""
+
+    xyb: np.ndarray
+    mu: np.ndarray
+    var: np.ndarray
+    detail: np.ndarray  # |xyb - mu| + 1, the denominator of the edge ratio
+
+
+def _enlarge_tiny(rgb: np.ndarray) -> np.ndarray:
+    # libjxl refuses frames under 8 px on a side; pixel replication makes them comparable.
+    h, w = rgb.shape[:2]
+    if h >= MIN_SIZE and w >= MIN_SIZE:
+        return rgb
+    fy, fx = -(-MIN_SIZE // h), -(-MIN_SIZE // w)
+    return np.repeat(np.repeat(rgb, fy, axis=0), fx, axis=1)
+
+
+def _linear_scales(rgb: np.ndarray, n: int = NUM_SCALES) -> Iterator[np.ndarray]:
+    """Linear RGB at each scale of at least 8 px on a side (at most ``n`` of them)."""
+    linear = _SRGB_TO_LINEAR[_enlarge_tiny(rgb)]
+    for scale in range(n):
+        if scale > 0:
+            linear = _downsample(linear)
+        if min(linear.shape[:2]) < MIN_SIZE:
+            return
+        yield linear
+
+
+def ssimulacra2_scales(a_rgb: np.ndarray) -> tuple[Ssimulacra2Scale, ...]:
+    """Source-side terms of every scale, computed once per source frame (see ``_against``)."""
+    scales = []
+    for linear in _linear_scales(a_rgb):
+        xyb = _positive_xyb(linear)
+        mu = _blur(xyb)
+        var = _blur_product(xyb, xyb)
+        var -= mu * mu
+        detail = np.abs(xyb - mu)
+        detail += 1.0
+        scales.append(Ssimulacra2Scale(xyb, mu, var, detail))
+    return tuple(scales)
+
+
+def _scale_features(ref: Ssimulacra2Scale, img2: np.ndarray) -> np.ndarray:
     """(3 channels, 2 norms, 3 maps) of one scale: SSIM error, ringing, blurring."""
     # In-place arithmetic: at 1200x600x3 each temporary costs as much as a blur. The variances
     # and the covariance are formed the same way so identical inputs give exactly 100.
-    mu1, mu2 = _blur(img1), _blur(img2)
-    s11, s22, s12 = _blur(img1 * img1), _blur(img2 * img2), _blur(img1 * img2)
-    s11 -= mu1 * mu1
+    mu1 = ref.mu
+    mu2 = _blur(img2)
+    s22, s12 = _blur_product(img2, img2), _blur_product(ref.xyb, img2)
     s22 -= mu2 * mu2
-    s11 += s22
-    s11 += K_C2  # denominator: var1 + var2 + C2
+    s22 += ref.var
+    s22 += K_C2  # denominator: var1 + var2 + C2
     s12 -= mu1 * mu2
     s12 += s12
     s12 += K_C2  # numerator of the structure term: 2 cov + C2
@@ -116,19 +177,21 @@ def _scale_features(img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
     np.square(err, out=err)
     np.subtract(1.0, err, out=err)  # 1 - (mu1 - mu2)^2: the luminance term on XYB
     err *= s12
-    err /= s11
+    err /= s22
     np.subtract(1.0, err, out=err)
     np.maximum(err, 0.0, out=err)
     # ratio > 0: edges in the render where the source is smooth (ringing, banding, blocking);
     # ratio < 0: edges of the source that the render lost (blur).
-    img2 = np.abs(img2 - mu2)
-    img2 += 1.0
-    img1 = np.abs(img1 - mu1)
-    img1 += 1.0
-    ratio = np.divide(img2, img1, out=img2)
+    ratio = np.subtract(img2, mu2, out=mu2)
+    np.abs(ratio, out=ratio)
+    ratio += 1.0
+    ratio /= ref.detail
     ratio -= 1.0
     feats = np.empty((3, 2, 3))
-    for k, m in enumerate((err, np.maximum(ratio, 0.0), np.maximum(-ratio, 0.0))):
+    blurring = np.negative(ratio, out=s12)
+    np.maximum(blurring, 0.0, out=blurring)
+    np.maximum(ratio, 0.0, out=ratio)
+    for k, m in enumerate((err, ratio, blurring)):
         l1, l4 = _l1_l4(m)
         feats[:, 0, k], feats[:, 1, k] = l1, l4
     return feats
@@ -148,17 +211,13 @@ def ssimulacra2(a_rgb: np.ndarray, b_rgb: np.ndarray) -> float:
 
     Frames under 8 px on a side (which libjxl refuses) are first enlarged by pixel replication.
     """
-    h, w = a_rgb.shape[:2]
-    if h < MIN_SIZE or w < MIN_SIZE:
-        fy, fx = -(-MIN_SIZE // h), -(-MIN_SIZE // w)
-        a_rgb = np.repeat(np.repeat(a_rgb, fy, axis=0), fx, axis=1)
-        b_rgb = np.repeat(np.repeat(b_rgb, fy, axis=0), fx, axis=1)
-    lin1, lin2 = _SRGB_TO_LINEAR[a_rgb], _SRGB_TO_LINEAR[b_rgb]
-    scales = []
-    for scale in range(NUM_SCALES):
-        if scale > 0:
-            lin1, lin2 = _downsample(lin1), _downsample(lin2)
-        if min(lin1.shape[:2]) < MIN_SIZE:
-            break
-        scales.append(_scale_features(_positive_xyb(lin1), _positive_xyb(lin2)))
+    return ssimulacra2_against(ssimulacra2_scales(a_rgb), b_rgb)
+
+
+def ssimulacra2_against(source: Sequence[Ssimulacra2Scale], b_rgb: np.ndarray) -> float:
+    """``ssimulacra2`` of the source frame behind ``source`` (``ssimulacra2_scales``) and ``b_rgb``."""
+    scales = [
+        _scale_features(ref, _positive_xyb(linear))
+        for ref, linear in zip(source, _linear_scales(b_rgb, len(source)), strict=True)
+    ]
     return float(_score(scales))

@@ -24,4 +24,9 @@ def transparency_error(a_alpha: np.ndarray, b_alpha: np.ndarray) -> float:
     disposal leaving ghosts in transparent areas, and holes punched into opaque content — all
     invisible once both are flattened on one background.
     """
-    return float(np.mean((a_alpha > 0) != (b_alpha > 0)))
+    return visibility_error(a_alpha > 0, b_alpha > 0)
+
+
+def visibility_error(a_visible: np.ndarray, b_visible: np.ndarray) -> float:
+    """``transparency_error`` from the two ``alpha > 0`` masks (the source's one is prepared)."""
+    return float(np.mean(a_visible != b_visible))
