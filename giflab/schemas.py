@@ -117,3 +117,81 @@ class GifFeaturesV1(Record):
     clip_pixel_art: float | None = Field(default=None, ge=0, le=1)
     clip_model: str | None = None
     clip_missing_reason: str | None = None
+
+
+class MetricRecordV1(Record):
+    """One row of the training table: an ``ok`` render joined with its GIF's metadata and features.
+
+    Columns and order: ``giflab.dataset.columns.RECORD_COLUMNS``; built and validated by
+    ``giflab.dataset.build_training_table`` (docs/dataset.md). ``orig_*`` mirror
+    ``GifMetadataV1``, the features ``GifFeaturesV1`` (same bounds), the measures
+    ``CompressionRunV1`` — required here because an ``ok`` render always has them.
+    ``source_metadata`` and ``tags`` are JSON text (an object and a list).
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    gif_sha: str = Sha256
+    split: str = Field(pattern="^(train|val|test)$")
+    orig_filename: str
+    engine: str = Field(min_length=1)
+    lossy: int = Field(ge=0)
+    colors: int = Field(ge=2, le=256)
+    frame_keep: float = Field(gt=0, le=1)
+    engine_version: str | None = None
+    kilobytes: float = Field(gt=0)
+    render_ms: int = Field(ge=0)
+    kept_frames: int = Field(ge=1)
+    render_frames: int = Field(ge=1)
+    render_colors: int = Field(ge=1)
+    ssim_mean: float | None = None
+    ssim_min: float | None = None
+    ssim_kept_mean: float | None = None
+    ms_ssim: float | None = None
+    psnr: float | None = None
+    mse: float | None = None
+    gmsd: float | None = None
+    ssimulacra2: float | None = None
+    color_hist_distance: float | None = None
+    edge_similarity: float | None = None
+    temporal_error: float | None = None
+    transparency_error: float | None = None
+    frames_compared: float | None = None
+    orig_kilobytes: float = Field(gt=0)
+    orig_width: int = Field(gt=0)
+    orig_height: int = Field(gt=0)
+    orig_frames: int = Field(ge=1)
+    orig_fps: float = Field(ge=0)
+    orig_duration_ms: int = Field(ge=0)
+    orig_n_colors: int = Field(ge=1)
+    orig_loop_count: int | None = Field(default=None, ge=0)
+    orig_has_transparency: bool
+    entropy: float = Field(ge=0, le=8)
+    edge_density: float = Field(ge=0, le=1)
+    color_complexity: float = Field(ge=0, le=1)
+    gradient_smoothness: float = Field(ge=0, le=1)
+    contrast_score: float = Field(ge=0, le=1)
+    text_density: float = Field(ge=0, le=1)
+    dct_energy_ratio: float = Field(ge=0, le=1)
+    color_histogram_entropy: float = Field(ge=0, le=1)
+    dominant_color_ratio: float = Field(ge=0, le=1)
+    motion_intensity: float = Field(ge=0, le=1)
+    motion_smoothness: float = Field(ge=0, le=1)
+    static_region_ratio: float = Field(ge=0, le=1)
+    temporal_entropy: float = Field(ge=0, le=1)
+    frame_similarity: float = Field(ge=-1, le=1)
+    inter_frame_mse_mean: float = Field(ge=0, le=1)
+    inter_frame_mse_std: float = Field(ge=0, le=0.5)
+    lossless_compression_ratio: float = Field(ge=0, le=1)
+    transparency_ratio: float = Field(ge=0, le=1)
+    run_length: float = Field(ge=0, le=1)
+    clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
+    clip_vector_art: float | None = Field(default=None, ge=0, le=1)
+    clip_photography: float | None = Field(default=None, ge=0, le=1)
+    clip_hand_drawn: float | None = Field(default=None, ge=0, le=1)
+    clip_3d_rendered: float | None = Field(default=None, ge=0, le=1)
+    clip_pixel_art: float | None = Field(default=None, ge=0, le=1)
+    clip_model: str | None = None
+    source_platform: str = Field(min_length=1)
+    source_metadata: str
+    tags: str

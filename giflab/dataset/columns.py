@@ -47,3 +47,52 @@ RUN_COLUMNS = (
     "render_colors",
     *METRIC_NAMES,
 )
+
+# Where a training-table row's GIF came from (derived from gif_metadata's rel_paths and names).
+SOURCE_COLUMNS = ("source_platform", "source_metadata", "tags")
+# One row of the training table, as validated by ``giflab.schemas.MetricRecordV1``, in order.
+RECORD_COLUMNS = (
+    *KEY_COLUMNS,
+    *VARIANT_COLUMNS,
+    *RUN_COLUMNS,
+    *ORIG_COLUMNS.values(),
+    *FEATURE_NAMES,
+    "clip_model",
+    *SOURCE_COLUMNS,
+)
+# Stamped on every row after validation; ``dataset_version`` hashes the RECORD_COLUMNS only.
+VERSION_COLUMNS = ("schema_version", "dataset_version", "code_version")
+TABLE_COLUMNS = RECORD_COLUMNS + VERSION_COLUMNS
+# Row order of the training table (unique: one render per GIF, engine and variant).
+SORT_KEY = ("gif_sha", "engine", "frame_keep", "colors", "lossy")
+SPLITS = ("train", "val", "test")
+
+# Exported files: these columns first, in this order (the seed dataset's schema), then every
+# other training-table column under its own name. Seed name -> training-table column:
+EXPORT_ALIASES = {
+    "frame_keep_ratio": "frame_keep",
+    "color_keep_count": "colors",
+    "ssim": "ssim_mean",
+}
+EXPORT_LEAD_COLUMNS = (
+    "gif_sha",
+    "orig_filename",
+    "engine",
+    "lossy",
+    "frame_keep_ratio",
+    "color_keep_count",
+    "kilobytes",
+    "ssim",
+    "render_ms",
+    "orig_kilobytes",
+    "orig_width",
+    "orig_height",
+    "orig_frames",
+    "orig_fps",
+    "orig_n_colors",
+    "entropy",
+    "source_platform",
+    "source_metadata",
+    "tags",
+    "timestamp",
+)
