@@ -6,13 +6,28 @@ from dagster import Definitions, multiprocess_executor
 
 from giflab.config import default_data_dir
 from giflab_assets.compression.assets import COMPRESSION_ASSETS
+from giflab_assets.dataset.assets import (
+    correlation_report,
+    dataset_export,
+    feature_scaler,
+    outlier_report,
+    training_table,
+)
 from giflab_assets.features.assets import gif_features
 from giflab_assets.ingest.assets import gif_metadata
 from giflab_assets.ingest.sensors import raw_gifs_sensor
 from io_managers import SqliteIOManager
 from resources import ClipResource, EnginesResource, GifLabResource
 
-ASSETS = [gif_metadata, gif_features, *COMPRESSION_ASSETS]
+PER_GIF_ASSETS = [gif_metadata, gif_features, *COMPRESSION_ASSETS]
+DATASET_ASSETS = [
+    training_table,
+    feature_scaler,
+    dataset_export,
+    outlier_report,
+    correlation_report,
+]
+ASSETS = [*PER_GIF_ASSETS, *DATASET_ASSETS]
 
 
 def build_resources(
