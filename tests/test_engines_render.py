@@ -228,3 +228,13 @@ def test_engine_memory_is_capped(tmp_path):
     with pytest.raises(EngineError) as err:
         run_command(hog, src=tmp_path, engine="hog", timeout_s=60, memory_limit_mb=300)
     assert "MemoryError" in err.value.stderr
+
+
+@pytest.mark.parametrize("name", GIF_ENGINES)
+def test_single_frame_gif_renders(name, tmp_path):
+    # A still GIF is a GIF too: gifski refuses one input frame, so it gets the frame twice.
+    eng = engine(name)
+    src = tmp_path / "still.gif"
+    Image.new("RGB", (40, 30), (200, 40, 40)).save(src)
+    result = eng.render(src, Variant(40, 64, 1.0), tmp_path / "out.gif", 60)
+    assert read_gif(result.output)[0] == 1

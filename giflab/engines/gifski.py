@@ -11,7 +11,8 @@ Timing is approximated: 1.7.1 takes one ``--fps`` for all frames, set so the tot
 (``F = kept frames / total kept seconds``, recorded in ``applied["fps"]``); per-frame delays that
 differ are not reproduced. gifski builds its own palettes (up to 256 colours per frame), so the
 requested colour count is not applied: ``applied["colors"] = None``. ``--width/--height`` are the
-source size, because gifski otherwise shrinks anything larger than about 800x600.
+source size, because gifski otherwise shrinks anything larger than about 800x600. A single kept
+frame is passed twice (gifski refuses one; it merges the identical pair back into one frame).
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ class Gifski(Engine):
         argv = [binary, "--quiet", "--no-sort", "--quality", str(quality), "--fps", f"{fps:g}"]
         argv += ["--width", str(src.width), "--height", str(src.height)]
         argv += ["--repeat", str(-1 if loop is None else loop), "--output", str(out)]
-        argv += [str(src.png_frames[k]) for k in kept]
+        frames = [str(src.png_frames[k]) for k in kept]
+        # gifski refuses a single input frame ("not enough to make an animation"); given the same
+        # frame twice it merges them back into one (merges_identical_frames).
+        argv += frames * 2 if len(frames) == 1 else frames
         applied = {
             "lossy": variant.lossy,
             "quality": quality,
