@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 
 from giflab.dataset.columns import GIF_FEATURES
 from giflab.dataset.validate import DatasetError
+from giflab.files import write_atomic
 
 PICKLE_PROTOCOL = 4
 
@@ -94,18 +93,6 @@ def scaler_bytes(scaler: StandardScaler) -> bytes:
     return pickle.dumps(_canonical(scaler), protocol=PICKLE_PROTOCOL)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_scaler(scaler: StandardScaler, path: Path | str, fingerprint: str) -> SavedScaler:
     """Write ``scaler`` to ``path`` unless it already holds a scaler of ``fingerprint``.
 
@@ -124,7 +111,7 @@ def save_scaler(scaler: StandardScaler, path: Path | str, fingerprint: str) -> S
             return SavedScaler(path, current, rewritten=False, fingerprint=fingerprint)
     data = scaler_bytes(scaler)
     digest = hashlib.sha256(data).hexdigest()
-    _write_atomic(path, data)
+    write_atomic(path, data)
     info = {
         "fingerprint": fingerprint,
         "sha256": digest,
@@ -132,7 +119,7 @@ def save_scaler(scaler: StandardScaler, path: Path | str, fingerprint: str) -> S
         "n_gifs": int(np.max(scaler.n_samples_seen_)),
         "sklearn": sklearn.__version__,
     }
-    _write_atomic(sidecar, (json.dumps(info, indent=1, sort_keys=True) + "\n").encode())
+    write_atomic(sidecar, (json.dumps(info, indent=1, sort_keys=True) + "\n").encode())
     return SavedScaler(path, digest, rewritten=True, fingerprint=fingerprint)
 
 

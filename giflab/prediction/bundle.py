@@ -1,0 +1,100 @@
+"""The curve-model bundle: what one engine's trained model is, in memory and in ``<engine>.pkl``.
+
+A bundle is a plain ``dict`` holding only builtins, numpy values and ``xgboost.XGBRegressor``
+objects, so the exported pickle loads in a process that has numpy, scikit-learn and xgboost and
+nothing of GifLab. Its inputs are ``MODEL_INPUTS`` in order: the ``GIF_FEATURES`` *scaled* by
+``scaler.pkl``, then the raw variant ``lossy``, ``colors``, ``frame_keep``. Its target is the log
+size ratio ``ln(kilobytes / orig_kilobytes)``.
+
+Formulations (chosen per engine by validation score, see docs/models.md):
+
+* ``joint`` — one regressor (key ``"all"``) over every variant, monotone constraints
+  non-increasing in ``lossy``, non-decreasing in ``colors`` and ``frame_keep``.
+* ``per_level`` — one regressor per trained lossy level (key ``str(level)``). A prediction at
+  level ``L`` is the minimum of the predictions of every trained level ``<= L``, so curves are
+  monotone in lossy by construction; levels between trained ones use the level below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+BUNDLE_FORMAT = 1
+FORMULATIONS = ("joint", "per_level")
+TARGET_NAME = "log_size_ratio"
+
+
+def make_bundle(
+    *,
+    engine: str,
+    formulation: str,
+    feature_names: Sequence[str],
+    regressors: Mapping[str, Any],
+    lossy_levels: Sequence[int],
+    extra: Mapping[str, Any] | None = None,
+) -> dict:
+    """A bundle dict (validated) for ``engine``; ``extra`` holds JSON-able facts (metrics, params)."""
+    if formulation not in FORMULATIONS:
+        raise ValueError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
+    names = tuple(feature_names)
+    if names[-3:] != ("lossy", "colors", "frame_keep"):
+        raise ValueError("feature_names must end with lossy, colors, frame_keep")
+    keys = set(regressors)
+    if formulation == "joint" and keys != {"all"}:
+        raise ValueError("a joint bundle has one regressor, keyed 'all'")
+    if formulation == "per_level" and keys != {str(int(lv)) for lv in lossy_levels}:
+        raise ValueError("a per_level bundle has one regressor per lossy level, keyed str(level)")
+    return {
+        "bundle_format": BUNDLE_FORMAT,
+        "engine": engine,
+        "formulation": formulation,
+        "feature_names": list(names),
+        "target": TARGET_NAME,
+        "lossy_levels": sorted(int(lv) for lv in lossy_levels),
+        "regressors": dict(regressors),
+        "extra": dict(extra or {}),
+    }
+
+
+def predict_log_ratio(bundle: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """Predicted ``ln(kilobytes / orig_kilobytes)`` for rows ``x`` (columns: feature_names)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != len(bundle["feature_names"]):
+        raise ValueError(f"expected rows of {len(bundle['feature_names'])} inputs, got {x.shape}")
+    if bundle["formulation"] == "joint":
+        return np.asarray(bundle["regressors"]["all"].predict(x), dtype=np.float64)
+    lossy_col = len(bundle["feature_names"]) - 3
+    levels = np.asarray(bundle["lossy_levels"], dtype=np.float64)
+    out = np.full(len(x), np.inf)
+    for level in levels:
+        applies = x[:, lossy_col] >= level
+        if not applies.any():
+            continue
+        at_level = x[applies].copy()
+        at_level[:, lossy_col] = level
+        pred = bundle["regressors"][str(int(level))].predict(at_level)
+        out[applies] = np.minimum(out[applies], pred)
+    below = ~np.isfinite(out)  # lossy below the lowest trained level: use the lowest
+    if below.any():
+        at_lowest = x[below].copy()
+        at_lowest[:, lossy_col] = levels[0]
+        out[below] = bundle["regressors"][str(int(levels[0]))].predict(at_lowest)
+    return out
+
+
+def predict_kilobytes(
+    bundle: Mapping[str, Any], scaler: Any, gif_features: np.ndarray, variants: np.ndarray
+) -> np.ndarray:
+    """Predicted kilobytes: ``gif_features`` raw GIF_FEATURES rows, ``variants`` (lossy, colors,
+    frame_keep) rows; the scaler (``scaler.pkl``) is applied here; the last GIF feature is not
+    special — ``orig_kilobytes`` is read by name from ``bundle['feature_names']``."""
+    raw = np.asarray(gif_features, dtype=np.float64)
+    if len(raw) == 0:  # an empty split: nothing to predict (scikit-learn refuses 0 rows)
+        return np.empty(0, dtype=np.float64)
+    scaled = scaler.transform(raw)
+    x = np.hstack([scaled, np.asarray(variants, dtype=np.float64)])
+    orig_kb = raw[:, bundle["feature_names"].index("orig_kilobytes")]
+    return orig_kb * np.exp(predict_log_ratio(bundle, x))

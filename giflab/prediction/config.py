@@ -1,0 +1,59 @@
+"""How the curve models are trained: XGBoost hyperparameters and the formulation, as data.
+
+One ``TrainConfig`` is read once (defaults, a Dagster config, CLI flags) and passed to
+``train_engine``/``train_all``. Everything that makes a fit reproducible is fixed here: the
+seed, ``tree_method="hist"``, the thread count. Reference: docs/models.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainConfig(BaseModel):
+    """XGBoost hyperparameters, early stopping and the formulation of every engine's model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # "auto" trains both formulations and keeps the one with the lower validation error.
+    formulation: Literal["auto", "joint", "per_level"] = "auto"
+    # An upper bound: early stopping on the val split picks the number of trees actually used.
+    n_estimators: int = Field(2000, ge=1)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    max_depth: int = Field(6, ge=1, le=16)
+    min_child_weight: float = Field(1.0, ge=0)
+    subsample: float = Field(0.8, gt=0, le=1)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    reg_lambda: float = Field(1.0, ge=0)
+    # Stop when the val mean absolute error of the log size ratio has not improved for this
+    # many trees; None never stops early (then ``fallback_n_estimators`` trees are grown).
+    early_stopping_rounds: int | None = Field(50, ge=1)
+    # Early stopping on fewer val GIFs than this tunes the tree count to an anecdote (on 7 val
+    # GIFs it kept 7-18 trees and tripled the test error; docs/models.md).
+    min_val_gifs: int = Field(20, ge=1)
+    # Trees grown when early stopping does not run (too few val GIFs, or switched off).
+    fallback_n_estimators: int = Field(400, ge=1)
+    random_state: int = 0
+    # One thread by default: the Dagster executor and xdist already run one process per core.
+    n_jobs: int = Field(1, ge=1)
+
+    def xgb_params(self) -> dict[str, Any]:
+        """Keyword arguments for ``xgboost.XGBRegressor`` (no constraints, no early stopping)."""
+        return {
+            "n_estimators": self.n_estimators,
+            "learning_rate": self.learning_rate,
+            "max_depth": self.max_depth,
+            "min_child_weight": self.min_child_weight,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "reg_lambda": self.reg_lambda,
+            "random_state": self.random_state,
+            "n_jobs": self.n_jobs,
+            # hist is exact-reproducible on CPU for a fixed seed and thread count.
+            "tree_method": "hist",
+            "objective": "reg:squarederror",
+            # The score is a median: MAE, not RMSE, which one junk-laden val GIF would rule.
+            "eval_metric": "mae",
+        }
