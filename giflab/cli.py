@@ -1,4 +1,4 @@
-"""Command line: ``python -m giflab run|stats|doctor``.
+"""Command line: ``python -m giflab run|stats|doctor|train|export|predict``.
 
 Heavy imports (Dagster, torch, mlflow) happen inside the commands that need them, so ``--help``
 and ``stats`` start fast. Errors are one line naming the file; the process exits 130 after Ctrl-C.
@@ -15,6 +15,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from giflab import cli_models
 from giflab.config import Settings
 
 EXIT_INTERRUPTED = 130
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="what is installed and where state lives")
     _common(doctor)
+    cli_models.add_parsers(sub, _common)
     return parser
 
 
@@ -336,7 +338,14 @@ def _clip_status() -> str:
     return f"ok {config['model_name']}  {weights}"
 
 
-COMMANDS = {"run": cmd_run, "stats": cmd_stats, "doctor": cmd_doctor}
+COMMANDS = {
+    "run": cmd_run,
+    "stats": cmd_stats,
+    "doctor": cmd_doctor,
+    "train": lambda args: cli_models.cmd_train(args, _settings(args)),
+    "export": lambda args: cli_models.cmd_export(args, _settings(args)),
+    "predict": lambda args: cli_models.cmd_predict(args, _settings(args)),
+}
 
 
 def main(argv: list[str] | None = None) -> int:

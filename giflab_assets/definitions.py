@@ -16,8 +16,9 @@ from giflab_assets.dataset.assets import (
 from giflab_assets.features.assets import gif_features
 from giflab_assets.ingest.assets import gif_metadata
 from giflab_assets.ingest.sensors import raw_gifs_sensor
+from giflab_assets.models.assets import curve_models, model_evaluation
 from io_managers import SqliteIOManager
-from resources import ClipResource, EnginesResource, GifLabResource
+from resources import ClipResource, EnginesResource, GifLabResource, MlflowResource
 
 PER_GIF_ASSETS = [gif_metadata, gif_features, *COMPRESSION_ASSETS]
 DATASET_ASSETS = [
@@ -27,13 +28,15 @@ DATASET_ASSETS = [
     outlier_report,
     correlation_report,
 ]
-ASSETS = [*PER_GIF_ASSETS, *DATASET_ASSETS]
+MODEL_ASSETS = [curve_models, model_evaluation]
+ASSETS = [*PER_GIF_ASSETS, *DATASET_ASSETS, *MODEL_ASSETS]
 
 
 def build_resources(
     data_dir: str | None = None,
     engines: EnginesResource | None = None,
     clip: ClipResource | None = None,
+    mlflow: MlflowResource | None = None,
     **giflab_config,
 ) -> dict:
     """Resources for a data directory (default: ``$GIFLAB_DATA_DIR`` or ``./data``)."""
@@ -42,6 +45,7 @@ def build_resources(
         "giflab": giflab,
         "engines": engines or EnginesResource(),
         "clip": clip or ClipResource(),
+        "mlflow": mlflow or MlflowResource(data_dir=giflab.data_dir),
         "sqlite_io_manager": SqliteIOManager(db_path=str(giflab.settings().db_path)),
     }
 

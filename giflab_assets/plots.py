@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-import os
-import tempfile
 from pathlib import Path
 
 from dagster import MetadataValue
+
+from giflab.files import write_atomic
 
 
 def png_markdown(png: bytes, title: str) -> MetadataValue:
@@ -17,9 +17,4 @@ def png_markdown(png: bytes, title: str) -> MetadataValue:
 
 def write_png(path: Path, png: bytes) -> Path:
     """Write ``png`` to ``path`` atomically; returns the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(png)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, png)

@@ -232,3 +232,30 @@ def _interrupted(result) -> bool:
         if error is not None and "Interrupt" in (error.cls_name or ""):
             return True
     return False
+
+
+def materialize_unpartitioned(
+    instance: DagsterInstance,
+    selection: Sequence[str],
+    *,
+    data_dir: str,
+    run_config: dict | None = None,
+    **resource_overrides,
+):
+    """One run materialising the unpartitioned assets ``selection`` (dataset, models, reports).
+
+    Returns Dagster's execution result; raises nothing on step failure (``result.success``).
+    """
+    logging.getLogger("dagster").setLevel(logging.ERROR)
+    resources = build_resources(data_dir, **resource_overrides)
+    config = {**QUIET_RUN_CONFIG, **(run_config or {})}
+    tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    return materialize(
+        ASSETS,
+        instance=instance,
+        resources=resources,
+        selection=list(selection),
+        tags=tags,
+        run_config=config,
+        raise_on_error=False,
+    )
