@@ -23,7 +23,9 @@ def check_structure(path: Path | str) -> None:
 
     Pillow accepts a file cut at a block boundary (its frames so far look complete), so the
     structure is checked first: every block must be complete and the trailer (``;``) reached.
-    Bytes after the trailer are ignored, as browsers do. Raises ``BadGifError``.
+    Bytes after the trailer are ignored, as browsers do, and so is a second GIF appended where a
+    block should start once an image is complete (browsers end the animation there). Raises
+    ``BadGifError``.
     """
     path = Path(path)
     data = path.read_bytes()
@@ -60,6 +62,11 @@ def check_structure(path: Path | str) -> None:
                 raise fail("malformed", f"LZW minimum code size {data[pos]} at byte {pos}")
             pos += 1
             images += 1
+        elif images and data[pos : pos + 6] in (b"GIF87a", b"GIF89a"):
+            # Another GIF appended without this one's trailer (seen in real corpora): browsers
+            # (Chromium, after Mozilla) end the stream at stray bytes and show the frames so far.
+            # Other stray bytes stay "malformed": a flipped introducer is corruption.
+            break
         else:
             raise fail("malformed", f"unknown block type 0x{kind:02x} at byte {pos}")
         while pos < n and data[pos] != 0:  # data sub-blocks, ended by a zero length

@@ -106,3 +106,16 @@ def test_dry_run_changes_nothing(tmp_path, raw):
     assert files == [] and bad == []
     assert sorted(p.relative_to(raw) for p in raw.rglob("*")) == listing
     assert not (tmp_path / "bad").exists()
+
+
+def test_every_good_corpus_gif_is_registered_and_none_is_moved(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    good = good_corpus_gifs()
+    for p in good:
+        shutil.copy(p, raw / p.name)
+    report, files, bad = _register(tmp_path, raw, workers=2)
+    assert report.quarantined == [] and bad == []
+    assert sorted(rel for rel, _ in files) == sorted(p.name for p in good)
+    assert sorted(p.name for p in raw.iterdir()) == sorted(p.name for p in good)
+    assert len(report.new_gifs) == len({sha256_file(p) for p in good})

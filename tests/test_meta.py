@@ -68,3 +68,18 @@ def test_truncated_gif_is_refused(tmp_path, corpus):
     with pytest.raises(BadGifError) as err:
         validate_gif(cut)
     assert err.value.kind in {"truncated", "unreadable"}
+
+
+def test_a_gif_appended_without_trailer_ends_the_first_as_in_browsers(tmp_path):
+    from giflab.meta import check_structure
+
+    one = tmp_path / "one.gif"
+    Image.new("P", (4, 4)).save(one)
+    data = one.read_bytes()
+    stray = tmp_path / "stray.gif"
+    stray.write_bytes(data[:-1] + data)  # the trailer replaced by a whole second GIF
+    check_structure(stray)  # accepted, like Chromium and Firefox
+    junk = tmp_path / "junk.gif"
+    junk.write_bytes(data[:-1] + b"\xde" + data[-1:])  # a stray byte where a block starts
+    with pytest.raises(BadGifError, match="unknown block type 0xde"):
+        check_structure(junk)
