@@ -218,5 +218,11 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  colors {colors:>3} keep {keep:.1f}  lossy:kB  {sizes}")
         if args.target_kb is not None:
             pick = doc["pick"]
-            print(f"  pick for <= {args.target_kb:g} kB: {pick if pick else 'none meets it'}")
+            chosen = (
+                f"lossy {pick['lossy']}, colors {pick['colors']}, frame_keep "
+                f"{pick['frame_keep']:g} (~{pick['kilobytes']:.1f} kB)"
+                if pick
+                else "no setting is predicted to meet it"
+            )
+            print(f"  pick for <= {args.target_kb:g} kB: {chosen}")
     return 0

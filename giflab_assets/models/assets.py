@@ -53,8 +53,8 @@ class CurveModelsConfig(Config):
         return TrainConfig(**self.model_dump())
 
 
-def _fmt(x: float) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{x:.1f}"
+def _fmt(x: float, unit: str = "") -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.1f}{unit}"
 
 
 @asset(deps=[feature_scaler], group_name="models", kinds={"xgboost"})
@@ -183,10 +183,10 @@ def model_evaluation(
             "reason": promotion.reason,
         }
         lines.append(
-            f"{engine:<20} test median {_fmt(summary['model_median_ape'])}% "
-            f"p90 {_fmt(summary['model_p90_ape'])}% | baseline median "
-            f"{_fmt(summary['baseline_median_ape'])}% | hit rate "
-            f"{_fmt(100 * summary['hit_rate'])}% | {summary['n_gifs']} test GIFs | "
+            f"{engine:<20} test median {_fmt(summary['model_median_ape'], '%')} "
+            f"p90 {_fmt(summary['model_p90_ape'], '%')} | baseline median "
+            f"{_fmt(summary['baseline_median_ape'], '%')} | hit rate "
+            f"{_fmt(100 * summary['hit_rate'], '%')} | {summary['n_gifs']} test GIFs | "
             f"v{promotion.version}{' champion' if promotion.promoted else ''}"
         )
     yield Output(
