@@ -250,7 +250,7 @@ def _materialize(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"giflab: run {run_id} failed (see the Dagster UI or `dagster debug`)", file=sys.stderr
         )
-    print(f"{summary.runs} runs, {summary.partitions} partitions materialised")
+    print(f"{summary.runs} runs, {summary.partitions} asset partitions materialised")
     if summary.interrupted:
         print("interrupted: finished work was saved; run again to continue", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -41,7 +41,7 @@ class PlanStep:
 
 @dataclass
 class RunSummary:
-    """What ``materialize_missing`` did."""
+    """What ``execute`` did; ``partitions`` counts asset partitions (assets x GIFs), as the plan."""
 
     runs: int = 0
     partitions: int = 0
@@ -219,7 +219,7 @@ def execute(
         for k in quarantined:
             instance.delete_dynamic_partition(gifs_partitions.name, k)
         summary.quarantined.extend(quarantined)
-        summary.partitions += len(step.keys)
+        summary.partitions += len(step.keys) * len(step.assets)
         if on_step:
             on_step(step)
     summary.interrupted = summary.interrupted or STOP.is_set()
@@ -227,10 +227,19 @@ def execute(
 
 
 def _interrupted(result) -> bool:
+    """Whether a failed run failed because of Ctrl-C, anywhere in any error's cause chain.
+
+    Dagster catches SIGINT itself while a run executes (our handler is not called then) and
+    may report it wrapped in a step error, so the whole chain is searched.
+    """
     for event in result.all_events:
         error = getattr(event.event_specific_data, "error", None)
-        if error is not None and "Interrupt" in (error.cls_name or ""):
-            return True
+        seen = 0
+        while error is not None and seen < 20:
+            if "Interrupt" in (error.cls_name or "") or "KeyboardInterrupt" in error.message:
+                return True
+            error = error.cause or error.context
+            seen += 1
     return False
 
 

@@ -138,6 +138,7 @@ def test_sigint_then_rerun_equals_an_uninterrupted_run(tmp_path):
         "--batch-size",
         "1",
         "--no-progress",
+        *FAST,  # the same work as the reference run (giflab() adds it there)
     ]
     proc = subprocess.Popen(
         cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
