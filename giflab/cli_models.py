@@ -77,14 +77,14 @@ def _instance(settings: Settings):
 
 
 def _run(settings: Settings, selection, run_config=None, **resources):
-    import logging
+    import os
     import warnings
 
-    # Dagster's beta/preview notices are for asset authors, not for people running the CLI.
+    # Dagster's beta/preview notices are for asset authors, not for people running the CLI;
+    # MLflow's INFO lines (creating tables, validating the input example) are noise here too.
     warnings.filterwarnings("ignore", module="dagster")
     warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     from giflab_assets.runner import materialize_unpartitioned
 
     if not settings.db_path.exists():
