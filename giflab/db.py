@@ -10,6 +10,10 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported by the callers; `stats` must not pay for it
+    import pandas as pd
 
 BUSY_TIMEOUT_MS = 120_000
 
@@ -77,3 +81,24 @@ def table_exists(conn: sqlite3.Connection, name: str) -> bool:
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
     ).fetchone()
     return row is not None
+
+
+def declared_types(conn: sqlite3.Connection, table: str) -> dict[str, str]:
+    """Column name -> declared SQL type of ``table`` (JSON, BOOLEAN, INTEGER, REAL, TEXT)."""
+    return {r[1]: r[2] for r in conn.execute(f'PRAGMA table_info("{table}")')}
+
+
+def decode_columns(df: pd.DataFrame, declared: dict[str, str]) -> pd.DataFrame:
+    """Decode a table read with ``pandas.read_sql_query`` by its declared types, in place:
+    JSON text to Python values, BOOLEAN to ``boolean``, INTEGER to ``Int64`` (NULLs stay NULL
+    rather than turning the column into floats). Returns ``df``."""
+    import json
+
+    for column, kind in declared.items():
+        if kind == "JSON":
+            df[column] = [None if v is None else json.loads(v) for v in df[column]]
+        elif kind == "BOOLEAN":
+            df[column] = df[column].astype("boolean")
+        elif kind == "INTEGER":
+            df[column] = df[column].astype("Int64")
+    return df

@@ -21,7 +21,7 @@ import pandas as pd
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 from pydantic import BaseModel
 
-from giflab.db import connect, table_exists, transaction
+from giflab.db import connect, declared_types, decode_columns, table_exists, transaction
 from giflab.schemas import Record
 
 DEFAULT_PARTITION_COLUMN = "gif_sha"
@@ -155,7 +155,7 @@ def read_rows(
     try:
         if not table_exists(conn, table):
             return pd.DataFrame()
-        types_ = {r[1]: r[2] for r in conn.execute(f'PRAGMA table_info("{table}")')}
+        declared = declared_types(conn, table)
         if partition_keys is None or not partition_column:
             df = pd.read_sql_query(f'SELECT * FROM "{table}"', conn)
         else:
@@ -165,14 +165,7 @@ def read_rows(
             )
     finally:
         conn.close()
-    for col, t in types_.items():
-        if t == "JSON":
-            df[col] = [None if v is None else json.loads(v) for v in df[col]]
-        elif t == "BOOLEAN":
-            df[col] = df[col].astype("boolean")
-        elif t == "INTEGER":
-            df[col] = df[col].astype("Int64")  # NULLs stay NULL rather than turning rows float
-    return df
+    return decode_columns(df, declared)
 
 
 def to_records(df: pd.DataFrame) -> list[dict]:

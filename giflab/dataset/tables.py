@@ -7,12 +7,13 @@ opened read-only, so this is safe beside a running ``giflab run``.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
+
+from giflab.db import declared_types, decode_columns
 
 RUNS_PREFIX = "compression_runs_"
 
@@ -26,16 +27,8 @@ class DatasetTables(NamedTuple):
 
 
 def _read_table(conn: sqlite3.Connection, table: str) -> pd.DataFrame:
-    types = {r[1]: r[2] for r in conn.execute(f'PRAGMA table_info("{table}")')}
-    df = pd.read_sql_query(f'SELECT * FROM "{table}"', conn)
-    for column, declared in types.items():
-        if declared == "JSON":
-            df[column] = [None if v is None else json.loads(v) for v in df[column]]
-        elif declared == "BOOLEAN":
-            df[column] = df[column].astype("boolean")
-        elif declared == "INTEGER":
-            df[column] = df[column].astype("Int64")
-    return df
+    declared = declared_types(conn, table)
+    return decode_columns(pd.read_sql_query(f'SELECT * FROM "{table}"', conn), declared)
 
 
 def load_tables(db_path: Path | str) -> DatasetTables:
