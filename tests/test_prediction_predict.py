@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from giflab.dataset.columns import GIF_FEATURES
 from giflab.errors import BadGifError
@@ -23,17 +24,19 @@ from giflab.prediction.predict import (
     pick_variant,
     predict_gif,
 )
-from tests.conftest import bad_corpus_files, corpus_dir, manifest_rows
+from tests.conftest import bad_corpus_files, good_corpus_gifs
 from tests.curve_models import LOSSY, build_test_models
 
 
 def animated_gifs(n: int = 3) -> list[Path]:
     """``n`` small animated GIFs of the corpus (5-60 KB, more than one frame), smallest first."""
-    rows = [
-        r for r in manifest_rows() if int(r["frames"]) > 1 and 5_000 <= int(r["bytes"]) <= 60_000
-    ]
-    rows.sort(key=lambda r: (int(r["bytes"]), r["file"]))
-    return [corpus_dir() / r["file"] for r in rows[:n]]
+    found = []
+    for path in sorted(good_corpus_gifs(), key=lambda p: (p.stat().st_size, p.name)):
+        if 5_000 <= path.stat().st_size <= 60_000:
+            with Image.open(path) as im:
+                if getattr(im, "n_frames", 1) > 1:
+                    found.append(path)
+    return found[:n]
 
 
 @pytest.fixture(scope="module")
