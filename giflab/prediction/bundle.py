@@ -25,6 +25,8 @@ import numpy as np
 BUNDLE_FORMAT = 1
 FORMULATIONS = ("joint", "per_level")
 TARGET_NAME = "log_size_ratio"
+# The per-render inputs, always last and in this order.
+VARIANT_INPUTS = ("lossy", "colors", "frame_keep")
 
 
 def make_bundle(
@@ -40,7 +42,7 @@ def make_bundle(
     if formulation not in FORMULATIONS:
         raise ValueError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
     names = tuple(feature_names)
-    if names[-3:] != ("lossy", "colors", "frame_keep"):
+    if names[-3:] != VARIANT_INPUTS:
         raise ValueError("feature_names must end with lossy, colors, frame_keep")
     keys = set(regressors)
     if formulation == "joint" and keys != {"all"}:
@@ -85,16 +87,27 @@ def predict_log_ratio(bundle: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     return out
 
 
+def model_inputs(scaler: Any, gif_features: np.ndarray, variants: np.ndarray) -> np.ndarray:
+    """The rows a bundle takes: raw ``GIF_FEATURES`` rows scaled by ``scaler.pkl``, then the raw
+    (lossy, colors, frame_keep) rows.
+
+    The scaling is ``StandardScaler.transform``'s own arithmetic, ``(x - mean_) / scale_``, done
+    here so that plain arrays, DataFrames and empty splits all take the same path (scikit-learn
+    warns on arrays for a DataFrame-fitted scaler and refuses zero rows).
+    """
+    raw = np.asarray(gif_features, dtype=np.float64)
+    scaled = (raw - scaler.mean_) / scaler.scale_
+    return np.hstack([scaled.reshape(len(raw), -1), np.asarray(variants, dtype=np.float64)])
+
+
 def predict_kilobytes(
     bundle: Mapping[str, Any], scaler: Any, gif_features: np.ndarray, variants: np.ndarray
 ) -> np.ndarray:
-    """Predicted kilobytes: ``gif_features`` raw GIF_FEATURES rows, ``variants`` (lossy, colors,
-    frame_keep) rows; the scaler (``scaler.pkl``) is applied here; the last GIF feature is not
-    special — ``orig_kilobytes`` is read by name from ``bundle['feature_names']``."""
+    """Predicted kilobytes for raw ``GIF_FEATURES`` rows and (lossy, colors, frame_keep) rows;
+    ``orig_kilobytes`` is read by name from ``bundle['feature_names']``."""
     raw = np.asarray(gif_features, dtype=np.float64)
-    if len(raw) == 0:  # an empty split: nothing to predict (scikit-learn refuses 0 rows)
+    if len(raw) == 0:  # an empty split: nothing to predict
         return np.empty(0, dtype=np.float64)
-    scaled = scaler.transform(raw)
-    x = np.hstack([scaled, np.asarray(variants, dtype=np.float64)])
+    x = model_inputs(scaler, raw, variants)
     orig_kb = raw[:, bundle["feature_names"].index("orig_kilobytes")]
     return orig_kb * np.exp(predict_log_ratio(bundle, x))

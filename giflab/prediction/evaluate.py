@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from giflab.dataset.columns import TARGET
-from giflab.prediction.bundle import predict_log_ratio
-from giflab.prediction.train import abs_pct_errors, model_matrix
+from giflab.dataset.columns import GIF_FEATURES, TARGET
+from giflab.prediction.bundle import VARIANT_INPUTS, predict_kilobytes
+from giflab.prediction.train import abs_pct_errors
 
 VARIANT_KEY = ["engine", "lossy", "colors", "frame_keep"]
 CURVE_KEY = ["engine", "gif_sha", "colors", "frame_keep"]
@@ -74,10 +74,9 @@ def baseline_kilobytes(rows: pd.DataFrame, ratios: pd.Series) -> np.ndarray:
 
 def predicted_kilobytes(bundle: Mapping[str, Any], scaler: Any, rows: pd.DataFrame) -> np.ndarray:
     """The bundle's kilobytes for training-table ``rows`` (any split)."""
-    if rows.empty:
-        return np.empty(0)
-    log_ratio = predict_log_ratio(bundle, model_matrix(rows, scaler))
-    return rows["orig_kilobytes"].to_numpy(np.float64) * np.exp(log_ratio)
+    gif = rows[list(GIF_FEATURES)].to_numpy(dtype=np.float64, na_value=np.nan)
+    variants = rows[list(VARIANT_INPUTS)].to_numpy(dtype=np.float64)
+    return predict_kilobytes(bundle, scaler, gif, variants)
 
 
 def pick_hits(levels: np.ndarray, actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:

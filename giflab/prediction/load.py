@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +22,11 @@ from typing import Any
 import numpy as np
 
 from giflab.errors import GifLabError
-from giflab.prediction.bundle import predict_kilobytes
+from giflab.prediction.bundle import VARIANT_INPUTS, predict_kilobytes
 
 CARD_NAME = "model_card.json"
 CARD_FORMAT = 1
 SCALER_NAME = "scaler.pkl"
-VARIANT_INPUTS = ("lossy", "colors", "frame_keep")
 ENGINE_KEYS = ("formulation", "lossy_levels", "bundle", "boosters", "metrics")
 
 
@@ -154,10 +152,7 @@ class LoadedModels:
     ) -> np.ndarray:
         """Predicted kilobytes of ``engine`` for raw GIF_FEATURES rows and (lossy, colors,
         frame_keep) rows; see ``giflab.prediction.bundle.predict_kilobytes``."""
-        with warnings.catch_warnings():
-            # The scaler was fitted on a DataFrame; plain arrays in card order are intended here.
-            warnings.filterwarnings("ignore", message="X does not have valid feature names")
-            return predict_kilobytes(self.bundles[engine], self.scaler, gif_features, variants)
+        return predict_kilobytes(self.bundles[engine], self.scaler, gif_features, variants)
 
 
 def read_card(model_dir: Path | str) -> ModelCard:

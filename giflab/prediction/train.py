@@ -18,12 +18,11 @@ import xgboost
 
 from giflab.dataset.columns import GIF_FEATURES, MODEL_INPUTS, TARGET
 from giflab.errors import GifLabError
-from giflab.prediction.bundle import make_bundle, predict_log_ratio
+from giflab.prediction.bundle import VARIANT_INPUTS, make_bundle, model_inputs, predict_log_ratio
 from giflab.prediction.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
-VARIANT_INPUTS = ("lossy", "colors", "frame_keep")
 # Size never grows with more lossy compression, never shrinks with more colours or frames kept.
 MONOTONE = {"lossy": -1, "colors": 1, "frame_keep": 1}
 
@@ -61,10 +60,9 @@ class TrainedEngine:
 
 def model_matrix(rows: pd.DataFrame, scaler: Any) -> np.ndarray:
     """``MODEL_INPUTS`` rows: the scaled ``GIF_FEATURES`` then raw lossy, colors, frame_keep."""
-    features = rows[list(GIF_FEATURES)].astype("float64")
-    scaled = scaler.transform(features) if len(rows) else np.empty((0, len(GIF_FEATURES)))
+    features = rows[list(GIF_FEATURES)].to_numpy(dtype=np.float64, na_value=np.nan)
     variants = rows[list(VARIANT_INPUTS)].to_numpy(dtype=np.float64)
-    return np.hstack([np.asarray(scaled, dtype=np.float64), variants])
+    return model_inputs(scaler, features, variants)
 
 
 def log_size_ratio(rows: pd.DataFrame) -> np.ndarray:
