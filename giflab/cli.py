@@ -187,14 +187,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _materialize(args: argparse.Namespace, settings: Settings) -> int:
-    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    _write_dagster_yaml(settings.dagster_home)
+    # Dagster's beta/preview notices (raised while the assets are defined) are for asset authors.
     warnings.filterwarnings("ignore", module="dagster")
-    from dagster import DagsterInstance
-
     from giflab.db import open_db
     from giflab.scratch import remove_stale
-    from giflab_assets.runner import add_partitions, execute, fail_orphan_runs, plan_pipeline
+    from giflab_assets.runner import (
+        add_partitions,
+        execute,
+        fail_orphan_runs,
+        open_instance,
+        plan_pipeline,
+    )
     from resources import ClipResource, EnginesResource
 
     clip = ClipResource(
@@ -217,7 +220,7 @@ def _materialize(args: argparse.Namespace, settings: Settings) -> int:
             )
         ]
     remove_stale(settings.tmp_dir)
-    with DagsterInstance.get() as instance:
+    with open_instance(settings.dagster_home) as instance:
         for run_id in fail_orphan_runs(instance):
             print(f"run {run_id} was cut off (process gone): marked failed", file=sys.stderr)
         added = add_partitions(instance, shas)
@@ -255,14 +258,6 @@ def _materialize(args: argparse.Namespace, settings: Settings) -> int:
         print("interrupted: finished work was saved; run again to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 1 if summary.failed else 0
-
-
-def _write_dagster_yaml(home: Path) -> None:
-    """A dagster.yaml for the instance under the data dir (telemetry off: no network here)."""
-    home.mkdir(parents=True, exist_ok=True)
-    cfg = home / "dagster.yaml"
-    if not cfg.exists():
-        cfg.write_text("telemetry:\n  enabled: false\n")
 
 
 def _set_total(bar):

@@ -64,18 +64,6 @@ def add_parsers(sub, common) -> None:
     )
 
 
-def _instance(settings: Settings):
-    import os
-
-    from giflab.cli import _write_dagster_yaml
-
-    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    _write_dagster_yaml(settings.dagster_home)
-    from dagster import DagsterInstance
-
-    return DagsterInstance.get()
-
-
 def _run(settings: Settings, selection, run_config=None, **resources):
     import os
     import warnings
@@ -85,12 +73,12 @@ def _run(settings: Settings, selection, run_config=None, **resources):
     warnings.filterwarnings("ignore", module="dagster")
     warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    from giflab_assets.runner import materialize_unpartitioned
+    from giflab_assets.runner import materialize_unpartitioned, open_instance
 
     if not settings.db_path.exists():
         print(f"giflab: {settings.db_path}: no database; run `giflab run` first", file=sys.stderr)
         return None
-    with _instance(settings) as instance:
+    with open_instance(settings.dagster_home) as instance:
         result = materialize_unpartitioned(
             instance, selection, data_dir=str(settings.data_dir), run_config=run_config, **resources
         )

@@ -50,6 +50,18 @@ class RunSummary:
     interrupted: bool = False
 
 
+def open_instance(dagster_home: Path) -> DagsterInstance:
+    """The persistent instance under the data dir, shared with ``dagster dev`` and the
+    ``dagster`` CLI: ``DAGSTER_HOME`` is set for this process and a ``dagster.yaml`` written
+    on first use (telemetry off: there is no network to send it to)."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    return DagsterInstance.get()
+
+
 def add_partitions(instance: DagsterInstance, keys: Sequence[str]) -> list[str]:
     """Add the ``gifs`` partitions not present yet; return the added keys."""
     existing = set(instance.get_dynamic_partitions(gifs_partitions.name))
@@ -57,6 +69,11 @@ def add_partitions(instance: DagsterInstance, keys: Sequence[str]) -> list[str]:
     if new:
         instance.add_dynamic_partitions(gifs_partitions.name, new)
     return new
+
+
+def _owner_tags() -> dict[str, str]:
+    """This process and host, so ``fail_orphan_runs`` can tell a run whose process died."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
 
 def fail_orphan_runs(instance: DagsterInstance) -> list[str]:
@@ -189,8 +206,7 @@ def execute(
         tags = {
             ASSET_PARTITION_RANGE_START_TAG: step.keys[0],
             ASSET_PARTITION_RANGE_END_TAG: step.keys[-1],
-            PID_TAG: str(os.getpid()),
-            HOST_TAG: socket.gethostname(),
+            **_owner_tags(),
         }
         try:
             result = materialize(
@@ -258,13 +274,12 @@ def materialize_unpartitioned(
     logging.getLogger("dagster").setLevel(logging.ERROR)
     resources = build_resources(data_dir, **resource_overrides)
     config = {**QUIET_RUN_CONFIG, **(run_config or {})}
-    tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     return materialize(
         ASSETS,
         instance=instance,
         resources=resources,
         selection=list(selection),
-        tags=tags,
+        tags=_owner_tags(),
         run_config=config,
         raise_on_error=False,
     )
