@@ -24,16 +24,11 @@ from giflab.features import CLIP_FEATURES
 from giflab_assets.compression.assets import COMPRESSION_ASSETS
 from giflab_assets.features.assets import gif_features
 from giflab_assets.ingest.assets import gif_metadata
-from giflab_assets.plots import png_markdown, write_png
+from giflab_assets.plots import markdown_table, png_markdown, write_png
 from resources import GifLabResource
 
 NO_NAN_CHECK = "features_have_no_nan"
 ENGINES_CHECK = "every_engine_has_rows"
-
-
-def _markdown_table(rows: dict) -> MetadataValue:
-    lines = ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows.items())]
-    return MetadataValue.md("\n".join(lines))
 
 
 @asset(
@@ -69,8 +64,10 @@ def training_table(context: AssetExecutionContext, giflab: GifLabResource):
             "gifs": summary["gifs"],
             "dataset_version": summary["dataset_version"] or "",
             "code_version": summary["code_version"] or "",
-            "gifs_per_split": _markdown_table(summary["gifs_per_split"]),
-            "rows_per_engine": _markdown_table(summary["rows_per_engine"]),
+            "gifs_per_split": markdown_table(("split", "GIFs"), summary["gifs_per_split"].items()),
+            "rows_per_engine": markdown_table(
+                ("engine", "rows"), summary["rows_per_engine"].items()
+            ),
             "excluded_rows": summary["excluded_rows"],
             "exclusions": MetadataValue.json(summary["exclusions"]),
         },
@@ -129,13 +126,6 @@ def dataset_export(giflab: GifLabResource, training_table: pd.DataFrame) -> Mate
     )
 
 
-def _markdown_frame(df: pd.DataFrame) -> MetadataValue:
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
-    rule = "|" + "---|" * len(df.columns)
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return MetadataValue.md("\n".join([head, rule, *body]))
-
-
 @asset(io_manager_key="sqlite_io_manager", group_name="reports", kinds={"pandas", "sqlite"})
 def outlier_report(training_table: pd.DataFrame) -> Output[pd.DataFrame]:
     """Renders and GIFs that stand out from their peers, each with the reason (docs/dataset.md)."""
@@ -146,8 +136,8 @@ def outlier_report(training_table: pd.DataFrame) -> Output[pd.DataFrame]:
         report,
         metadata={
             "findings": len(report),
-            "per_check": _markdown_table({k: int(v) for k, v in counts.items()}),
-            "summary": _markdown_frame(summary.head(30))
+            "per_check": markdown_table(("check", "findings"), counts.items()),
+            "summary": markdown_table(summary.columns, summary.head(30).itertuples(index=False))
             if summary is not None
             else MetadataValue.md("no outliers"),
         },

@@ -33,7 +33,7 @@ from giflab.prediction.registry import publish_curve_model
 from giflab.prediction.tracking import log_training_run
 from giflab.prediction.train import abs_pct_errors, train_all
 from giflab_assets.dataset.assets import feature_scaler
-from giflab_assets.plots import png_markdown, write_png
+from giflab_assets.plots import markdown_table, png_markdown, write_png
 from resources import GifLabResource, MlflowResource
 
 BEATS_BASELINE_CHECK = "model_beats_baseline"
@@ -85,17 +85,25 @@ def curve_models(
             "train_config": config.train_config().model_dump(),
         },
     )
-    rows = ["| engine | formulation | val median % (joint / per level) | trees | train GIFs |"]
-    rows.append("|---|---|---|---|---|")
+    rows = []
     for engine, t in sorted(trained.items()):
         scores = " / ".join(_fmt(t.val_scores.get(f)) for f in ("joint", "per_level"))
         trees = t.best_iterations.get(t.formulation, {})
-        rows.append(f"| {engine} | {t.formulation} | {scores} | {trees} | {t.n_train_gifs} |")
+        rows.append((engine, t.formulation, scores, trees, t.n_train_gifs))
         for note in t.notes:
             context.log.warning(f"{engine}: {note}")
     return MaterializeResult(
         metadata={
-            "engines": MetadataValue.md("\n".join(rows)),
+            "engines": markdown_table(
+                (
+                    "engine",
+                    "formulation",
+                    "val median % (joint / per level)",
+                    "trees",
+                    "train GIFs",
+                ),
+                rows,
+            ),
             "model_dir": MetadataValue.path(str(models_dir)),
             "files": MetadataValue.json(card.files),
             "dataset_version": card.dataset_version,
