@@ -1,9 +1,9 @@
 """The notebooks as people run them: real kernels on a real database and real trained models.
 
 One test builds the data directory (the training database and ``giflab train``) and runs every
-notebook against it, so xdist does not build it once per worker: while the models train, the
-dataset notebook and the models notebook without models run; then the models notebook with
-models, and again on the same database with its test GIFs removed (no test split).
+notebook against it, so xdist does not build it once per worker. The models notebook runs first
+without models (before training starts: a race otherwise), the dataset notebook while the models
+train, then the models notebook with models, and again with the test GIFs removed (no test split).
 """
 
 from __future__ import annotations
@@ -64,10 +64,10 @@ def test_notebooks_run_on_a_trained_data_directory(tmp_path, monkeypatch):
     monkeypatch.setenv("GIFLAB_DATA_DIR", str(data))
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend draws PNGs
 
+    untrained, _ = run_notebook("02_models.ipynb")  # before training starts: no models yet
     with ThreadPoolExecutor(1) as pool:
         training = pool.submit(giflab, "train", data_dir=data)
         dataset, dataset_pngs = run_notebook("01_dataset.ipynb")
-        untrained, _ = run_notebook("02_models.ipynb")
         proc = training.result()
 
     assert f"{summary['gifs']} GIFs, {summary['rows']} renders" in dataset
