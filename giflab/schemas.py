@@ -81,7 +81,7 @@ class CompressionRunV1(Record):
 
 
 class GifFeaturesV1(Record):
-    """The 25 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
+    """The 26 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
 
     The six CLIP scores are NULL when the model's weights were unavailable; then
     ``clip_missing_reason`` says why and ``clip_model`` is NULL.
@@ -109,6 +109,9 @@ class GifFeaturesV1(Record):
     lossless_compression_ratio: float = Field(ge=0, le=1)
     transparency_ratio: float = Field(ge=0, le=1)
     run_length: float = Field(ge=0, le=1)
+    # Added after the first datasets were written: NULL in their rows until ``giflab run``
+    # recomputes their features (it treats a NULL classical feature as work left to do).
+    lzw_size_ratio: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)
@@ -185,6 +188,9 @@ class MetricRecordV1(Record):
     lossless_compression_ratio: float = Field(ge=0, le=1)
     transparency_ratio: float = Field(ge=0, le=1)
     run_length: float = Field(ge=0, le=1)
+    # Added after the first datasets were written: NULL in their rows until ``giflab run``
+    # recomputes their features (it treats a NULL classical feature as work left to do).
+    lzw_size_ratio: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)

@@ -23,6 +23,7 @@ from giflab.parallel import STOP
 from giflab.scratch import pid_alive
 from giflab_assets.compression.assets import asset_name, incomplete_gifs
 from giflab_assets.definitions import ASSETS, build_resources
+from giflab_assets.features.assets import incomplete_features
 from giflab_assets.ingest.assets import QUARANTINED_KEY
 from giflab_assets.partitions import gifs_partitions
 from resources import ClipResource, EnginesResource
@@ -162,6 +163,8 @@ def plan_pipeline(
         return max(4, 2 * workers) if asset in engine_of else batch_size
 
     def incomplete(asset: str, keys: list[str]) -> set[str]:
+        if asset == "gif_features":
+            return incomplete_features(db_path, keys)
         if asset not in engine_of:
             return set()
         return incomplete_gifs(db_path, engine_of[asset], keys, matrix)

@@ -88,6 +88,14 @@ def test_cli_run_stores_features_and_stats_count_them(tmp_path):
     assert stats["features"] == len(GIFS)
     assert stats["clip_missing"] == len(GIFS)
 
+    # A database written before lzw_size_ratio existed: the next run recomputes the features
+    # of every GIF (and only them), and they come back the same.
+    with sqlite3.connect(data / "giflab.db") as conn:
+        conn.execute('ALTER TABLE gif_features DROP COLUMN "lzw_size_ratio"')
+    again = giflab("run", str(raw), "--no-progress", data_dir=data)
+    assert f"{len(GIFS)} asset partitions to materialise" in again.stdout, again.stdout
+    assert _rows(data / "giflab.db") == rows
+
 
 def test_features_match_the_domain_function_bit_for_bit(tmp_path):
     settings, instance, keys = _registered(tmp_path)

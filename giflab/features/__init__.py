@@ -1,9 +1,9 @@
 """Visual features of a GIF: the only input of GifLab's size-prediction models.
 
 ``extract_features(path)`` decodes the GIF once, samples frames by fixed rules
-(``giflab.features.sampling``) and returns the 25 values of ``FEATURE_NAMES`` in a fixed order:
-9 spatial, 7 temporal, 3 compressibility (the third, ``run_length``, is GifLab's own) and
-6 CLIP scores. Definitions, ranges and evidence: docs/features.md.
+(``giflab.features.sampling``) and returns the 26 values of ``FEATURE_NAMES`` in a fixed order:
+9 spatial, 7 temporal, 4 compressibility (the last two, ``run_length`` and ``lzw_size_ratio``,
+are GifLab's own) and 6 CLIP scores. Definitions, ranges and evidence: docs/features.md.
 """
 
 from __future__ import annotations
@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from giflab.features.clip import CLIP_FEATURES, ClipScorer, ClipUnavailable
-from giflab.features.compressibility import COMPRESSIBILITY_FEATURES, compressibility_features
+from giflab.features.compressibility import (
+    COMPRESSIBILITY_FEATURES,
+    LZW_RATIO_BOUND,
+    compressibility_features,
+)
 from giflab.features.sampling import sample_gif
 from giflab.features.spatial import SPATIAL_FEATURES, spatial_features
 from giflab.features.temporal import TEMPORAL_FEATURES, temporal_features
@@ -28,6 +32,7 @@ FEATURE_RANGES: dict[str, tuple[float, float]] = {
     "entropy": (0.0, 8.0),
     "frame_similarity": (-1.0, 1.0),
     "inter_frame_mse_std": (0.0, 0.5),
+    "lzw_size_ratio": (-LZW_RATIO_BOUND, LZW_RATIO_BOUND),
 }
 
 __all__ = [

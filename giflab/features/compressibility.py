@@ -1,12 +1,14 @@
 """Compressibility features: direct proxies for how many bytes a GIF's pixels will need.
 
 ``lossless_compression_ratio`` and ``transparency_ratio`` read the spatial frames;
-``run_length`` (GifLab's own addition, see docs/features.md for the evidence) is measured
-on the full-resolution spatial frames while they are decoded.
+``run_length`` and ``lzw_size_ratio`` (GifLab's own additions, see docs/features.md for the
+evidence) are measured at full resolution while the frames are decoded: ``run_length`` on the
+spatial frames, ``lzw_size_ratio`` on every frame (``giflab.features.lzw``).
 """
 
 from __future__ import annotations
 
+import math
 import zlib
 
 import numpy as np
@@ -17,7 +19,9 @@ COMPRESSIBILITY_FEATURES = (
     "lossless_compression_ratio",
     "transparency_ratio",
     "run_length",
+    "lzw_size_ratio",
 )
+LZW_RATIO_BOUND = 16.0  # log2 bounds of lzw_size_ratio: 1/65536 .. 65536 times the file
 
 ZLIB_LEVEL = 6  # zlib's default: the ratio is a proxy, not a contest, and level 9 is ~3x slower
 
@@ -48,10 +52,23 @@ def run_length(sample: GifSample) -> float:
     return float(np.mean([f.run_length for f in sample.spatial_frames()], dtype=np.float64))
 
 
+def lzw_size_ratio(sample: GifSample) -> float:
+    """log2(estimated bytes of the GIF re-encoded losslessly / bytes of the file), in [-16, 16].
+
+    Negative when the file carries more than its pixels need (unoptimised frames, unused
+    palette entries, padding); about 0 for a file that is already tightly encoded.
+    """
+    if sample.file_bytes <= 0 or sample.lzw_bytes <= 0:
+        return 0.0
+    ratio = math.log2(sample.lzw_bytes / sample.file_bytes)
+    return float(min(LZW_RATIO_BOUND, max(-LZW_RATIO_BOUND, ratio)))
+
+
 def compressibility_features(sample: GifSample) -> dict[str, float]:
     """The compressibility features of ``sample``, in ``COMPRESSIBILITY_FEATURES`` order."""
     return {
         "lossless_compression_ratio": lossless_compression_ratio(sample),
         "transparency_ratio": transparency_ratio(sample),
         "run_length": run_length(sample),
+        "lzw_size_ratio": lzw_size_ratio(sample),
     }

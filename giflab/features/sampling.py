@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from giflab.features.lzw import DeltaLzwEstimate
 from giflab.frames import DEFAULT_LIMITS, DecodeLimits, flatten, frame_count, iter_frames
 
 SPATIAL_FRAMES = 8  # frames the spatial and compressibility features average over
@@ -114,6 +115,8 @@ class GifSample:
     pairs: list[int]
     clip: list[int]
     frames: dict[int, SampledFrame] = field(default_factory=dict)
+    lzw_bytes: float = 0.0  # ``DeltaLzwEstimate`` of the whole GIF, every frame at full size
+    file_bytes: int = 0
 
     def spatial_frames(self) -> list[SampledFrame]:
         """The frames spatial and compressibility features average over, in index order."""
@@ -131,7 +134,8 @@ class GifSample:
 def sample_gif(
     path: Path | str, limits: DecodeLimits = DEFAULT_LIMITS, with_clip: bool = True
 ) -> GifSample:
-    """Decode ``path`` once and reduce every sampled frame to its ``SampledFrame`` views."""
+    """Decode ``path`` once and reduce every sampled frame to its ``SampledFrame`` views; every
+    frame, sampled or not, goes through the lossless-size estimate (``giflab.features.lzw``)."""
     path = Path(path)
     n = frame_count(path, limits)
     spatial = evenly_spaced(n, SPATIAL_FRAMES)
@@ -139,13 +143,17 @@ def sample_gif(
     clip = evenly_spaced(n, CLIP_FRAMES) if with_clip else []
     wanted = set(spatial) | set(pairs) | {i + 1 for i in pairs} | set(clip)
     clip_set = set(clip)
-    sample = GifSample(path, n, 0, 0, spatial, pairs, clip)
+    sample = GifSample(path, n, 0, 0, spatial, pairs, clip, file_bytes=path.stat().st_size)
+    lzw = DeltaLzwEstimate(n)
     with single_threaded_cv2():
-        for frame in iter_frames(path, indices=wanted, limits=limits):
+        for frame in iter_frames(path, limits=limits):
             sample.height, sample.width = frame.rgba.shape[:2]
-            sample.frames[frame.index] = reduce_frame(
-                frame.index, frame.rgba, keep_full=frame.index in clip_set
-            )
+            lzw.add(rgba_words(frame.rgba))
+            if frame.index in wanted:
+                sample.frames[frame.index] = reduce_frame(
+                    frame.index, frame.rgba, keep_full=frame.index in clip_set
+                )
+    sample.lzw_bytes = lzw.total_bytes()
     # Pillow's frame count and the frames actually decodable can disagree on damaged files;
     # keep only the indices that decoded so every family sees a consistent sample.
     got = set(sample.frames)
@@ -190,6 +198,12 @@ def rgb_words(rgb: np.ndarray) -> np.ndarray:
     """Each RGB pixel as one int32 ``R<<16 | G<<8 | B`` (flattened), for exact colour counting."""
     c = rgb.reshape(-1, 3).astype(np.int32)
     return (c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]
+
+
+def rgba_words(rgba: np.ndarray) -> np.ndarray:
+    """Each RGBA pixel of an (H, W, 4) uint8 frame as one little-endian uint32, (H, W); a view
+    when the frame is contiguous (every decoded frame is), so it costs nothing per frame."""
+    return np.ascontiguousarray(rgba).view("<u4")[..., 0]
 
 
 def shannon_bits(counts: np.ndarray) -> float:

@@ -1,4 +1,4 @@
-"""The features asset: 25 visual features per GIF, CLIP loaded once per worker."""
+"""The features asset: 26 visual features per GIF, CLIP loaded once per worker."""
 
 from dagster import (
     AssetCheckResult,
@@ -20,6 +20,32 @@ from giflab_assets.partitions import gifs_partitions
 from resources import ClipResource, GifLabResource
 
 CLIP_CHECK = "clip_scores_present"
+
+
+def incomplete_features(db_path, keys: list[str]) -> set[str]:
+    """GIFs among ``keys`` whose stored features lack a classical feature (a NULL, or a column
+    the table does not have yet): rows written before that feature existed."""
+    import sqlite3
+
+    from giflab.db import table_exists
+    from giflab.features import CLASSICAL_FEATURES
+
+    if not db_path.exists():
+        return set()
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        if not table_exists(conn, "gif_features"):
+            return set()
+        have = {row[1] for row in conn.execute('PRAGMA table_info("gif_features")')}
+        if not set(CLASSICAL_FEATURES) <= have:
+            stale = {sha for (sha,) in conn.execute("SELECT gif_sha FROM gif_features")}
+        else:
+            nulls = " OR ".join(f'"{name}" IS NULL' for name in CLASSICAL_FEATURES)
+            sql = f"SELECT gif_sha FROM gif_features WHERE {nulls}"
+            stale = {sha for (sha,) in conn.execute(sql)}
+    finally:
+        conn.close()
+    return stale & set(keys)
 
 
 @asset(
