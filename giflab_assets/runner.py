@@ -51,14 +51,59 @@ class RunSummary:
     interrupted: bool = False
 
 
+POSTGRES_URL_ENV = "GIFLAB_DAGSTER_POSTGRES_URL"
+MANAGED_MARKER = "# Written by giflab"
+LEGACY_YAML = "telemetry:\n  enabled: false\n"  # what GifLab wrote before the marker existed
+
+
+def instance_yaml(postgres: bool) -> str:
+    """The ``dagster.yaml`` GifLab writes: telemetry off (there is no network to send it to),
+    and instance storage (runs, events, schedules) in PostgreSQL when ``postgres``; the URL is
+    read from ``$GIFLAB_DAGSTER_POSTGRES_URL`` by Dagster itself, so no password is written."""
+    lines = [
+        f"{MANAGED_MARKER} (giflab_assets.runner.open_instance) and rewritten to match",
+        f"# ${POSTGRES_URL_ENV} on each CLI start; delete these two lines to keep your own edits.",
+        "telemetry:",
+        "  enabled: false",
+    ]
+    if postgres:
+        lines += [
+            "storage:",
+            "  postgres:",
+            "    postgres_url:",
+            f"      env: {POSTGRES_URL_ENV}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def psycopg2_url(url: str) -> str:
+    """``url`` with the psycopg2 driver named: dagster-postgres is written for psycopg2, and
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, whose server-side parameters
+    break Dagster's ``NOTIFY``."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("postgres", "postgresql"):
+        return f"postgresql+psycopg2://{rest}"
+    return url
+
+
 def open_instance(dagster_home: Path) -> DagsterInstance:
     """The persistent instance under the data dir, shared with ``dagster dev`` and the
-    ``dagster`` CLI: ``DAGSTER_HOME`` is set for this process and a ``dagster.yaml`` written
-    on first use (telemetry off: there is no network to send it to)."""
+    ``dagster`` CLI: ``DAGSTER_HOME`` is set for this process and its ``dagster.yaml`` written.
+
+    Storage is SQLite files under ``dagster_home`` by default, PostgreSQL when
+    ``$GIFLAB_DAGSTER_POSTGRES_URL`` is set (docs/scale-out.md). A ``dagster.yaml`` without
+    GifLab's marker line is the user's own and is left as it is.
+    """
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if url:  # this process and the runs it starts; dagster CLI users write the +psycopg2 form
+        os.environ[POSTGRES_URL_ENV] = psycopg2_url(url)
+    wanted = instance_yaml(postgres=bool(url))
+    current = config.read_text() if config.exists() else None
+    managed = current is None or current.startswith(MANAGED_MARKER) or current == LEGACY_YAML
+    if managed and current != wanted:
+        config.write_text(wanted)
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     return DagsterInstance.get()
 

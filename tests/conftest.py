@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_CORPUS = REPO.parent / "shared" / "corpus" / "gifs"
 COMMITTED_CORPUS = REPO / "tests" / "corpus"
 SAMPLES = REPO / "data" / "samples"
+
+# A developer's own Postgres instance storage must never receive test runs: tests that want
+# Postgres create a database of their own on $GIFLAB_TEST_POSTGRES_URL's server.
+os.environ.pop("GIFLAB_DAGSTER_POSTGRES_URL", None)
 
 
 def corpus_dir() -> Path:
