@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="what is installed and where state lives")
     _common(doctor)
+    doctor.add_argument(
+        "--mlflow-uri",
+        help="show the MLflow store `train --mlflow-uri URI` would use (default: the embedded "
+        "sqlite:///DATA_DIR/mlflow.db)",
+    )
     cli_models.add_parsers(sub, _common)
     return parser
 
@@ -309,13 +314,67 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         if not st.ok and get_engine(st.name).install:
             print(f"{'':<20} install: {get_engine(st.name).install_command()}")
     print(f"{'clip':<20} {_clip_status()}")
-    print(f"data dir     {settings.data_dir}")
-    print(
-        f"database     {settings.db_path} ({'present' if settings.db_path.exists() else 'not created yet'})"
-    )
-    print(f"dagster home {settings.dagster_home}")
-    print(f"bad GIFs     {settings.bad_dir}")
+    for label, value in _state_locations(settings, args.mlflow_uri):
+        print(f"{label:<20} {value}")
     return 0
+
+
+def _state_locations(settings: Settings, mlflow_uri: str | None = None) -> list[tuple[str, str]]:
+    """Where this data directory keeps its state, as ``run``, ``train`` and ``dagster dev`` use it.
+
+    The MLflow lines come from the resource ``train`` builds (imports dagster, not mlflow).
+    """
+    from resources import MlflowResource
+
+    mlflow = MlflowResource(data_dir=str(settings.data_dir), tracking_uri=mlflow_uri).settings()
+    home, card = settings.dagster_home, settings.models_dir / "model_card.json"
+    rows = [
+        ("data dir", str(settings.data_dir)),
+        ("raw GIFs", str(settings.raw)),
+        ("bad GIFs", str(settings.bad_dir)),
+        ("database", f"{settings.db_path} ({_present(settings.db_path, 'not created yet')})"),
+        ("DAGSTER_HOME", f"{home} ({_present(home / 'dagster.yaml', 'not created yet')})"),
+    ]
+    other = _dagster_home_elsewhere(home)
+    if other:
+        rows.append(("", f"but {other}: `dagster dev` and the dagster CLI use that instance"))
+    rows += [
+        ("models", f"{settings.models_dir} ({_present(card, 'none exported yet', 'exported')})"),
+        ("mlflow tracking", mlflow.tracking_uri),
+        ("mlflow registry", mlflow.resolved_registry_uri),
+        ("mlflow artifacts", mlflow.artifact_location or _default_artifacts(mlflow.tracking_uri)),
+        ("mlflow experiment", mlflow.experiment_name),
+        ("reports", str(settings.data_dir / "reports")),
+        ("export", str(settings.data_dir / "export")),
+    ]
+    return rows
+
+
+def _present(path: Path, absent: str, present: str = "present") -> str:
+    return present if path.exists() else absent
+
+
+def _default_artifacts(tracking_uri: str) -> str:
+    """Where MLflow puts a new experiment's artefacts when GifLab sets no location."""
+    if tracking_uri.startswith(("http://", "https://", "databricks")):
+        where = "the server's default artifact root"
+    else:
+        where = f"{Path('mlruns').resolve()} (MLflow's ./mlruns for a local store)"
+    return f"{where}; an existing experiment keeps its own"
+
+
+def _dagster_home_elsewhere(dagster_home: Path) -> str | None:
+    """``DAGSTER_HOME`` from the environment (else ``./.env``, which Dagster reads) when it is not
+    ``dagster_home``, as "DAGSTER_HOME=<path> (<where>)"; None when it matches or is unset."""
+    value, where = os.environ.get("DAGSTER_HOME"), "environment"
+    if not value and Path(".env").is_file():
+        for line in Path(".env").read_text(errors="replace").splitlines():
+            key, _, rest = line.strip().removeprefix("export ").partition("=")
+            if key.strip() == "DAGSTER_HOME" and rest.strip():
+                value, where = rest.strip().strip("'\""), str(Path(".env").resolve())
+    if not value or Path(value).expanduser().resolve() == dagster_home:
+        return None
+    return f"DAGSTER_HOME={value} ({where})"
 
 
 def _clip_status() -> str:

@@ -160,3 +160,52 @@ def test_sigint_then_rerun_equals_an_uninterrupted_run(tmp_path):
     assert _table(cut / "giflab.db", query) == _table(ref / "giflab.db", query)
     again = giflab("run", str(raw), "--no-progress", data_dir=cut)
     assert "0 asset partitions to materialise" in again.stdout
+
+
+def _doctor_locations(stdout: str) -> dict[str, str]:
+    """``doctor``'s lines by label (the first 20 columns); a continuation line is "<label>+"."""
+    rows, last = {}, ""
+    for line in stdout.splitlines():
+        label, value = line[:20].strip(), line[21:]
+        last = label or last
+        rows[label or f"{last}+"] = value
+    return rows
+
+
+def test_doctor_shows_where_the_database_and_the_mlflow_store_are(tmp_path):
+    data = (tmp_path / "data").resolve()
+    rows = _doctor_locations(giflab("doctor", data_dir=data).stdout)
+    assert rows["data dir"] == str(data)
+    assert rows["database"] == f"{data / 'giflab.db'} (not created yet)"
+    assert rows["DAGSTER_HOME"] == f"{data / 'dagster_home'} (not created yet)"
+    assert rows["models"] == f"{data / 'models'} (none exported yet)"
+    assert rows["mlflow tracking"] == f"sqlite:///{data / 'mlflow.db'}"
+    assert rows["mlflow registry"] == rows["mlflow tracking"]
+    assert rows["mlflow artifacts"] == (data / "mlruns").as_uri()
+    assert not data.exists()  # doctor only looks
+
+    # --data-dir wins over GIFLAB_DATA_DIR; a DAGSTER_HOME elsewhere is pointed out; a remote
+    # tracking URI keeps the server's artefact store; mlflow itself is never imported.
+    other = (tmp_path / "other").resolve()
+    code = (
+        "import sys; from giflab.cli import main; code = main(sys.argv[1:]); "
+        "print('mlflow imported:', 'mlflow' in sys.modules); sys.exit(code)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "doctor", "--data-dir", str(other)]
+        + ["--mlflow-uri", "http://127.0.0.1:5000"],
+        cwd=REPO,
+        env=os.environ | {"GIFLAB_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home")},
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "mlflow imported: False"
+    rows = _doctor_locations(proc.stdout.rsplit("\n", 2)[0])
+    assert rows["database"] == f"{other / 'giflab.db'} (not created yet)"
+    assert rows["DAGSTER_HOME"].startswith(str(other / "dagster_home"))
+    assert rows["DAGSTER_HOME+"].startswith(
+        f"but DAGSTER_HOME={data / 'dagster_home'} (environment)"
+    )
+    assert rows["mlflow tracking"] == rows["mlflow registry"] == "http://127.0.0.1:5000"
+    assert rows["mlflow artifacts"].startswith("the server's default artifact root")
