@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dagster import Definitions, multiprocess_executor
+import os
+
+from dagster import Definitions, ExecutorDefinition, multiprocess_executor
 
 from giflab.config import default_data_dir
 from giflab_assets.compression.assets import COMPRESSION_ASSETS
@@ -50,10 +52,34 @@ def build_resources(
     }
 
 
+EXECUTOR_ENV = "GIFLAB_EXECUTOR"
+CELERY_BROKER_ENV = "GIFLAB_CELERY_BROKER"
+CELERY_BACKEND_ENV = "GIFLAB_CELERY_BACKEND"
+
+
+def build_executor(kind: str | None = None) -> ExecutorDefinition:
+    """The executor of runs launched by Dagster (UI, ``dagster asset materialize``, sensor):
+    ``$GIFLAB_EXECUTOR`` = ``multiprocess`` (default) or ``celery`` (docs/scale-out.md)."""
+    kind = kind or os.environ.get(EXECUTOR_ENV) or "multiprocess"
+    if kind == "multiprocess":
+        # Each step runs its own worker pool, so few steps at once; the pool size is the knob.
+        return multiprocess_executor.configured({"max_concurrent": 2})
+    if kind == "celery":
+        from dagster_celery import celery_executor
+
+        return celery_executor.configured(
+            {
+                "broker": {"env": CELERY_BROKER_ENV},
+                "backend": {"env": CELERY_BACKEND_ENV},
+                "include": ["giflab_assets.definitions"],
+            }
+        )
+    raise ValueError(f"{EXECUTOR_ENV}={kind!r}: expected 'multiprocess' or 'celery'")
+
+
 defs = Definitions(
     assets=ASSETS,
     sensors=[raw_gifs_sensor],
     resources=build_resources(),
-    # Each step runs its own worker pool, so few steps at once; the pool size is the knob.
-    executor=multiprocess_executor.configured({"max_concurrent": 2}),
+    executor=build_executor(),
 )
