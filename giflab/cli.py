@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 from giflab import cli_models
-from giflab.config import Settings
+from giflab.config import POSTGRES_URL_ENV, Settings
 
 EXIT_INTERRUPTED = 130
 
@@ -338,6 +338,12 @@ def _state_locations(settings: Settings, mlflow_uri: str | None = None) -> list[
     other = _dagster_home_elsewhere(home)
     if other:
         rows.append(("", f"but {other}: `dagster dev` and the dagster CLI use that instance"))
+    pg = os.environ.get(POSTGRES_URL_ENV)
+    storage = f"PostgreSQL {_without_password(pg)}" if pg else f"SQLite files in {home}"
+    rows += [
+        ("dagster storage", storage),
+        ("dagster executor", os.environ.get("GIFLAB_EXECUTOR") or "multiprocess"),
+    ]
     rows += [
         ("models", f"{settings.models_dir} ({_present(card, 'none exported yet', 'exported')})"),
         ("mlflow tracking", mlflow.tracking_uri),
@@ -348,6 +354,15 @@ def _state_locations(settings: Settings, mlflow_uri: str | None = None) -> list[
         ("export", str(settings.data_dir / "export")),
     ]
     return rows
+
+
+def _without_password(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (doctor output gets pasted into issues)."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if sep and at and ":" in creds:
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return url
 
 
 def _present(path: Path, absent: str, present: str = "present") -> str:

@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field
 from giflab.frames import DecodeLimits
 
 DATA_DIR_ENV = "GIFLAB_DATA_DIR"
+# Dagster instance storage in PostgreSQL instead of SQLite files (docs/scale-out.md).
+POSTGRES_URL_ENV = "GIFLAB_DAGSTER_POSTGRES_URL"
 
 
 def default_data_dir() -> Path:

@@ -19,6 +19,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from giflab.config import POSTGRES_URL_ENV
 from giflab.parallel import STOP
 from giflab.scratch import pid_alive
 from giflab_assets.compression.assets import asset_name, incomplete_gifs
@@ -51,7 +52,6 @@ class RunSummary:
     interrupted: bool = False
 
 
-POSTGRES_URL_ENV = "GIFLAB_DAGSTER_POSTGRES_URL"
 MANAGED_MARKER = "# Written by giflab"
 LEGACY_YAML = "telemetry:\n  enabled: false\n"  # what GifLab wrote before the marker existed
 

@@ -182,6 +182,8 @@ def test_doctor_shows_where_the_database_and_the_mlflow_store_are(tmp_path):
     assert rows["mlflow tracking"] == f"sqlite:///{data / 'mlflow.db'}"
     assert rows["mlflow registry"] == rows["mlflow tracking"]
     assert rows["mlflow artifacts"] == (data / "mlruns").as_uri()
+    assert rows["dagster storage"] == f"SQLite files in {data / 'dagster_home'}"
+    assert rows["dagster executor"] == "multiprocess"
     assert not data.exists()  # doctor only looks
 
     # --data-dir wins over GIFLAB_DATA_DIR; a DAGSTER_HOME elsewhere is pointed out; a remote
@@ -195,7 +197,10 @@ def test_doctor_shows_where_the_database_and_the_mlflow_store_are(tmp_path):
         [sys.executable, "-c", code, "doctor", "--data-dir", str(other)]
         + ["--mlflow-uri", "http://127.0.0.1:5000"],
         cwd=REPO,
-        env=os.environ | {"GIFLAB_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home")},
+        env=os.environ
+        | {"GIFLAB_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home")}
+        | {"GIFLAB_DAGSTER_POSTGRES_URL": "postgresql+psycopg2://giflab:s3cret@db:5432/dagster"}
+        | {"GIFLAB_EXECUTOR": "celery"},
         capture_output=True,
         text=True,
     )
@@ -209,3 +214,6 @@ def test_doctor_shows_where_the_database_and_the_mlflow_store_are(tmp_path):
     )
     assert rows["mlflow tracking"] == rows["mlflow registry"] == "http://127.0.0.1:5000"
     assert rows["mlflow artifacts"].startswith("the server's default artifact root")
+    assert rows["dagster storage"] == "PostgreSQL postgresql+psycopg2://giflab:***@db:5432/dagster"
+    assert rows["dagster executor"] == "celery"
+    assert "s3cret" not in proc.stdout
