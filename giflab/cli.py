@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--dry-run", action="store_true", help="list the work; change nothing")
     run.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="render again the variants whose earlier render failed (e.g. timed out)",
+    )
+    run.add_argument(
         "--batch-size", type=int, default=64, help="GIFs per Dagster run (default: 64)"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -215,6 +220,7 @@ def _materialize(args: argparse.Namespace, settings: Settings) -> int:
         "colors": args.colors,
         "frame_keep": args.frame_keep,
         "max_metric_frames": args.metric_frames,
+        "retry_failed": args.retry_failed,
     }
     engines = EnginesResource(**{k: v for k, v in overrides.items() if v})
     with open_db(settings.db_path) as conn:

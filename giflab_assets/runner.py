@@ -212,7 +212,7 @@ def plan_pipeline(
             return incomplete_features(db_path, keys)
         if asset not in engine_of:
             return set()
-        return incomplete_gifs(db_path, engine_of[asset], keys, matrix)
+        return incomplete_gifs(db_path, engine_of[asset], keys, matrix, engines.retry_failed)
 
     steps = plan(instance, ["gif_metadata", "gif_features", *engine_of], resume, size, incomplete)
     return steps, unavailable

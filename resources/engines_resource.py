@@ -21,6 +21,9 @@ class EnginesResource(ConfigurableResource):
     colors: list[int] = list(DEFAULT_COLORS)
     frame_keep: list[float] = list(DEFAULT_FRAME_KEEP)
     timeout_s: float = 300.0
+    # Render again the variants whose stored row is a failure (a timeout under load, a killed
+    # engine); off by default, since most failures are the engine's deterministic answer.
+    retry_failed: bool = False
     max_metric_frames: int = DEFAULT_MAX_FRAMES
 
     def config(self) -> EngineConfig:

@@ -181,3 +181,70 @@ def test_tier_two_engine_runs_on_demand(tmp_path):
     assert len(rows) == len(SMALL) * 2 and {r[4] for r in rows} == {"ok"}
     stats = json.loads(giflab("stats", "--json", data_dir=data).stdout)
     assert stats["renders"]["pillow-webp"] == len(SMALL) * 2
+
+
+def test_failed_renders_are_kept_until_retry_failed(tmp_path):
+    """A failed render is a row (never rendered again by a plain resume); ``retry_failed``
+    (``giflab run --retry-failed``) renders exactly those variants again and replaces them."""
+    from dagster import DagsterInstance, materialize
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    from giflab.config import Settings
+    from giflab.db import open_db
+    from giflab.ingest import register_folder
+    from giflab_assets.compression.assets import incomplete_gifs
+    from giflab_assets.definitions import ASSETS, build_resources
+    from giflab_assets.runner import add_partitions
+    from resources import EnginesResource
+    from tests.fake_engines import FAKE_ANIMATELY, write_script
+
+    flaky = "import os, sys\nif sys.argv[1:] != ['--version'] and os.path.exists(%r):\n"
+    flaky += "    sys.exit('fake engine: timed out')\n"
+    broken = tmp_path / "engine-is-broken"
+    broken.touch()
+    (tmp_path / "bin").mkdir()
+    binary = write_script(tmp_path / "bin", "animately", flaky % str(broken) + FAKE_ANIMATELY)
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.ensure_dirs()
+    with open_db(settings.db_path) as conn:
+        keys = register_folder(conn, _raw(tmp_path), settings.bad_dir).new_gifs
+    instance = DagsterInstance.ephemeral()
+    add_partitions(instance, keys)
+    table = "compression_runs_animately_standard"
+
+    def sweep(retry_failed: bool) -> list[tuple]:
+        engines = EnginesResource(
+            engines=["animately-standard"],
+            binaries={"animately": str(binary)},
+            lossy=[0, 40],
+            colors=[64],
+            frame_keep=[1.0],
+            retry_failed=retry_failed,
+        )
+        result = materialize(
+            ASSETS,
+            instance=instance,
+            resources=build_resources(settings.data_dir, engines, workers=1),
+            selection=["gif_metadata", table],
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: keys[0],
+                ASSET_PARTITION_RANGE_END_TAG: keys[-1],
+            },
+        )
+        assert result.success
+        return _rows(settings.db_path, table)
+
+    failed = sweep(retry_failed=False)
+    assert [r[4] for r in failed] == ["failed"] * 2 * len(SMALL)
+    matrix = EnginesResource(lossy=[0, 40], colors=[64], frame_keep=[1.0]).matrix()
+    assert incomplete_gifs(settings.db_path, "animately-standard", keys, matrix) == set()
+    assert incomplete_gifs(settings.db_path, "animately-standard", keys, matrix, True) == set(keys)
+
+    broken.unlink()  # the engine works again
+    assert sweep(retry_failed=False) == failed  # a plain resume keeps the failures
+    retried = sweep(retry_failed=True)
+    assert [r[:4] for r in retried] == [r[:4] for r in failed]  # same variants, one row each
+    assert {r[4] for r in retried} == {"ok"}

@@ -40,9 +40,15 @@ def existing_runs(db_path, table: str, keys: list[str]) -> dict[str, list[Compre
 
 
 def missing_variants(rows: list[CompressionRunV1], matrix: list[Variant]) -> tuple[Variant, ...]:
-    """The variants of ``matrix`` with no stored row."""
+    """The variants of ``matrix`` with no stored row (``rows`` as kept, see ``kept_rows``)."""
     have = {(r.lossy, r.colors, r.frame_keep) for r in rows}
     return tuple(v for v in matrix if (v.lossy, v.colors, v.frame_keep) not in have)
+
+
+def kept_rows(rows: list[CompressionRunV1], retry_failed: bool) -> list[CompressionRunV1]:
+    """The stored rows that stand: all of them, or only the ``ok`` ones when failures are to
+    be rendered again (their replacements take their place in the partition's rows)."""
+    return [r for r in rows if r.status == "ok"] if retry_failed else rows
 
 
 def build_compression_asset(engine: str) -> AssetsDefinition:
@@ -67,7 +73,10 @@ def build_compression_asset(engine: str) -> AssetsDefinition:
             raise Failure(f"{engine} unavailable: {status.reason}")
         settings = giflab.settings()
         keys = list(context.partition_keys)
-        stored = existing_runs(settings.db_path, asset_name(engine), keys)
+        stored = {
+            k: kept_rows(rows, engines.retry_failed)
+            for k, rows in existing_runs(settings.db_path, asset_name(engine), keys).items()
+        }
         matrix = engines.matrix()
         remove_stale(settings.tmp_dir)
         scratch = owned_dir(settings.tmp_dir, f"{asset_name(engine)}-{context.run_id[:8]}")
@@ -116,8 +125,11 @@ COMPRESSION_ASSETS = [
 ]
 
 
-def incomplete_gifs(db_path, engine: str, keys: list[str], matrix: list[Variant]) -> set[str]:
-    """GIFs among ``keys`` missing at least one variant of ``matrix`` for ``engine``."""
+def incomplete_gifs(
+    db_path, engine: str, keys: list[str], matrix: list[Variant], retry_failed: bool = False
+) -> set[str]:
+    """GIFs among ``keys`` missing at least one variant of ``matrix`` for ``engine`` (a failed
+    render counts as missing when ``retry_failed``)."""
     import sqlite3
 
     from giflab.db import table_exists
@@ -129,6 +141,8 @@ def incomplete_gifs(db_path, engine: str, keys: list[str], matrix: list[Variant]
         try:
             if table_exists(conn, asset_name(engine)):
                 sql = f'SELECT gif_sha, lossy, colors, frame_keep FROM "{asset_name(engine)}"'
+                if retry_failed:
+                    sql += " WHERE status = 'ok'"
                 for sha, lo, c, f in conn.execute(sql):
                     have.setdefault(sha, set()).add((lo, c, f))
         finally:
