@@ -9,10 +9,18 @@ command -v "$PY" >/dev/null || PY=python
 
 say() { printf '\n== %s\n' "$*"; }
 
-say "engines: gifsicle, ImageMagick, ffmpeg (and node/npm for gifski)"
+say "engines: gifsicle, ImageMagick, ffmpeg (and node/npm for gifski); chromium for browser tests"
 need=()
 for b in gifsicle ffmpeg npm; do command -v "$b" >/dev/null || need+=("$b"); done
 [ -x /usr/bin/convert ] || [ -x /usr/local/opt/imagemagick/bin/magick ] || command -v magick >/dev/null || need+=(imagemagick)
+# tests/test_browser.py drives the system Chromium through chromedriver (never downloads one).
+if ! command -v chromedriver >/dev/null; then
+  if [ "$(uname)" = Darwin ]; then
+    echo "Browser tests skip without chromium + chromedriver (brew install --cask chromium chromedriver)." >&2
+  else
+    need+=(chromium chromium-driver)
+  fi
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(uname)" = Darwin ]; then
     brew install "${need[@]/npm/node}"
@@ -22,7 +30,7 @@ if [ ${#need[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
   else
-    echo "Install gifsicle, ImageMagick, ffmpeg and npm with your package manager (WSL: apt)." >&2
+    echo "Install gifsicle, ImageMagick, ffmpeg, npm (and chromium, chromedriver) with your package manager (WSL: apt)." >&2
   fi
 fi
 
