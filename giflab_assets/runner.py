@@ -65,6 +65,8 @@ def instance_yaml(postgres: bool) -> str:
         f"# ${POSTGRES_URL_ENV} on each CLI start; delete these two lines to keep your own edits.",
         "telemetry:",
         "  enabled: false",
+        "nux:",  # no "join the community" pop-up over the UI: nothing to join offline
+        "  enabled: false",
     ]
     if postgres:
         lines += [

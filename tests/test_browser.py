@@ -382,6 +382,7 @@ def test_mlflow_run_page_shows_the_logged_metrics(site, browser, tmp_path):
         browser,
         f"{site['mlflow']}/#/experiments/{experiment}/runs/{run}",
         "giflab-curves",
+        "train-gifsicle",  # the training run keeps its name when the model is registered in it
         METRIC,
         repr(value),  # the UI prints the stored double in full
         ENGINE_MODEL,  # the registered model the run produced

@@ -147,6 +147,7 @@ def test_registered_champion_loads_by_alias_and_predicts_kilobytes(settings, mod
     assert run.data.metrics == {"test_mape": 0.04}
     assert run.data.tags["giflab.code_version"] == "0.1.0+test"
     assert run.info.status == "FINISHED"
+    assert run.info.run_name == "train-gifsicle"  # registering into it keeps the training name
     plots = sorted(a.path for a in client.list_artifacts(run_id, "plots"))
     assert plots == ["plots/calibration.png", "plots/residuals.png"]
     # Artifacts live under the data folder, not in the working directory.

@@ -138,9 +138,9 @@ def register_curve_model(
         entry = Path(tmp) / "curve_model.py"
         entry.write_text(ENTRY_SCRIPT, encoding="utf-8")
         with mlflow_uris(settings) as mlflow:
-            with mlflow.start_run(
-                run_id=run_id, experiment_id=exp_id, run_name=f"register-{engine}"
-            ):
+            # An existing (training) run keeps its name; only a run of our own gets one.
+            run_name = None if run_id is not None else f"register-{engine}"
+            with mlflow.start_run(run_id=run_id, experiment_id=exp_id, run_name=run_name):
                 info = mlflow.pyfunc.log_model(
                     name=MODEL_ARTIFACT_NAME,
                     python_model=str(entry),
