@@ -1,7 +1,7 @@
 """The whole pipeline against its floor: ``giflab run`` vs a bare pool over the same work. By hand.
 
     python benchmarks/bench_pipeline.py [-n 8] [-j 2] [--engines gifsicle] [--lossy 0,60]
-        [--colors 256,32] [--frame-keep 1.0] [--max-kb 300] [--keep]
+        [--colors 256,32] [--frame-keep 1.0] [--max-kb 16] [--keep]
 
 Copies N corpus GIFs (``../shared/corpus/gifs``, never its ``bad/`` folder; else ``tests/corpus``;
 evenly spread over the files of at most ``--max-kb``, by size) into a temp folder, then, in this
@@ -165,7 +165,7 @@ def main() -> None:
     ap.add_argument("--colors", help="e.g. 256,32")
     ap.add_argument("--frame-keep", help="e.g. 1.0,0.8")
     ap.add_argument("--metric-frames", type=int, default=DEFAULT_MAX_FRAMES)
-    ap.add_argument("--max-kb", type=float, default=300, help="largest corpus file picked")
+    ap.add_argument("--max-kb", type=float, default=16, help="largest corpus file picked (16)")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder and print it")
     args = ap.parse_args()
 
