@@ -49,12 +49,17 @@ if [ "${1:-start}" = stop ]; then
   exit 0
 fi
 
-if [ ! -f "$PG_DIR/PG_VERSION" ]; then
+answers() { "$BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -Atc "SELECT 1" >/dev/null 2>&1; }
+
+# A server already answering on the port (an earlier run's, from another folder) is reused.
+if answers; then
+  :
+elif [ ! -f "$PG_DIR/PG_VERSION" ]; then
   mkdir -p "$PG_DIR"
   [ "$(id -u)" = 0 ] && chown postgres "$PG_DIR"
   as_owner "$BIN/initdb" -D "$PG_DIR" -U postgres --auth=trust -E UTF8 >/dev/null
 fi
-if ! as_owner "$BIN/pg_ctl" -D "$PG_DIR" status >/dev/null 2>&1; then
+if ! answers; then
   as_owner "$BIN/pg_ctl" -D "$PG_DIR" -l "$PG_DIR/server.log" -w \
     -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR" start >&2
 fi

@@ -19,6 +19,7 @@ from giflab.schemas import CompressionRunV1
 from giflab.scratch import owned_dir, remove_stale
 from giflab_assets.batch import run_per_gif
 from giflab_assets.ingest.assets import gif_metadata
+from giflab_assets.owners import OWNERS
 from giflab_assets.partitions import gifs_partitions
 from io_managers.sqlite_io_manager import read_rows, to_records
 from resources import EnginesResource, GifLabResource
@@ -55,6 +56,7 @@ def build_compression_asset(engine: str) -> AssetsDefinition:
     """The compression asset of ``engine``."""
 
     @asset(
+        owners=OWNERS,
         name=asset_name(engine),
         partitions_def=gifs_partitions,
         backfill_policy=BackfillPolicy.single_run(),

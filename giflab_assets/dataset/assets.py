@@ -24,6 +24,7 @@ from giflab.features import CLIP_FEATURES
 from giflab_assets.compression.assets import COMPRESSION_ASSETS
 from giflab_assets.features.assets import gif_features
 from giflab_assets.ingest.assets import gif_metadata
+from giflab_assets.owners import OWNERS
 from giflab_assets.plots import markdown_table, png_markdown, write_png
 from resources import GifLabResource
 
@@ -32,6 +33,7 @@ ENGINES_CHECK = "every_engine_has_rows"
 
 
 @asset(
+    owners=OWNERS,
     deps=[gif_metadata, gif_features, *COMPRESSION_ASSETS],
     io_manager_key="sqlite_io_manager",
     group_name="dataset",
@@ -92,7 +94,7 @@ def training_table(context: AssetExecutionContext, giflab: GifLabResource):
     )
 
 
-@asset(group_name="dataset", kinds={"scikitlearn"})
+@asset(owners=OWNERS, group_name="dataset", kinds={"scikitlearn"})
 def feature_scaler(giflab: GifLabResource, training_table: pd.DataFrame) -> MaterializeResult:
     """``models/scaler.pkl``: a StandardScaler over the GIF features, fitted on train GIFs only;
     rewritten only when the train data or the feature set changed."""
@@ -111,7 +113,7 @@ def feature_scaler(giflab: GifLabResource, training_table: pd.DataFrame) -> Mate
     )
 
 
-@asset(group_name="dataset", kinds={"parquet", "csv"})
+@asset(owners=OWNERS, group_name="dataset", kinds={"parquet", "csv"})
 def dataset_export(giflab: GifLabResource, training_table: pd.DataFrame) -> MaterializeResult:
     """``export/giflab_dataset.csv`` and ``.parquet``: the training table with the seed
     dataset's columns first (docs/dataset.md, Export)."""
@@ -126,7 +128,12 @@ def dataset_export(giflab: GifLabResource, training_table: pd.DataFrame) -> Mate
     )
 
 
-@asset(io_manager_key="sqlite_io_manager", group_name="reports", kinds={"pandas", "sqlite"})
+@asset(
+    owners=OWNERS,
+    io_manager_key="sqlite_io_manager",
+    group_name="reports",
+    kinds={"pandas", "sqlite"},
+)
 def outlier_report(training_table: pd.DataFrame) -> Output[pd.DataFrame]:
     """Renders and GIFs that stand out from their peers, each with the reason (docs/dataset.md)."""
     report = dataset.outlier_report(training_table)
@@ -144,7 +151,7 @@ def outlier_report(training_table: pd.DataFrame) -> Output[pd.DataFrame]:
     )
 
 
-@asset(group_name="reports", kinds={"pandas"})
+@asset(owners=OWNERS, group_name="reports", kinds={"pandas"})
 def correlation_report(giflab: GifLabResource, training_table: pd.DataFrame) -> MaterializeResult:
     """Spearman correlations of the GIF features and each engine's median size ratio:
     ``reports/correlation.csv`` and a heatmap PNG shown here."""

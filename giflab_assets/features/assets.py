@@ -16,6 +16,7 @@ from giflab.ingest import files_for_gif
 from giflab.schemas import GifFeaturesV1
 from giflab_assets.batch import run_per_gif
 from giflab_assets.ingest.assets import gif_metadata
+from giflab_assets.owners import OWNERS
 from giflab_assets.partitions import gifs_partitions
 from resources import ClipResource, GifLabResource
 
@@ -49,6 +50,7 @@ def incomplete_features(db_path, keys: list[str]) -> set[str]:
 
 
 @asset(
+    owners=OWNERS,
     partitions_def=gifs_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     deps=[gif_metadata],

@@ -10,6 +10,7 @@ from giflab.ingest import files_for_gif, quarantine_gif
 from giflab.meta import metadata_task
 from giflab.schemas import GifMetadataV1
 from giflab_assets.batch import run_per_gif
+from giflab_assets.owners import OWNERS
 from giflab_assets.partitions import gifs_partitions
 from resources import GifLabResource
 
@@ -17,6 +18,7 @@ QUARANTINED_KEY = "quarantined"
 
 
 @asset(
+    owners=OWNERS,
     partitions_def=gifs_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     io_manager_key="sqlite_io_manager",

@@ -33,6 +33,7 @@ from giflab.prediction.registry import publish_curve_model
 from giflab.prediction.tracking import log_training_run
 from giflab.prediction.train import abs_pct_errors, train_all
 from giflab_assets.dataset.assets import feature_scaler
+from giflab_assets.owners import OWNERS
 from giflab_assets.plots import markdown_table, png_markdown, write_png
 from resources import GifLabResource, MlflowResource
 
@@ -57,7 +58,7 @@ def _fmt(x: float, unit: str = "") -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.1f}{unit}"
 
 
-@asset(deps=[feature_scaler], group_name="models", kinds={"xgboost"})
+@asset(owners=OWNERS, deps=[feature_scaler], group_name="models", kinds={"xgboost"})
 def curve_models(
     context: AssetExecutionContext,
     config: CurveModelsConfig,
@@ -118,6 +119,7 @@ def median_ape(truth: np.ndarray, predicted: np.ndarray) -> float:
 
 
 @asset(
+    owners=OWNERS,
     deps=[curve_models],
     io_manager_key="sqlite_io_manager",
     group_name="models",
