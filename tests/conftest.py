@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import os
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,22 @@ def corpus() -> Path:
 @pytest.fixture
 def samples() -> Path:
     return SAMPLES
+
+
+def screenshot_dir() -> Path:
+    """Where the browser tests keep their screenshots: ``$GIFLAB_SCREENSHOTS``, else a fixed
+    folder under the system temp dir; the session's summary prints it when it got new ones."""
+    return Path(
+        os.environ.get("GIFLAB_SCREENSHOTS") or Path(tempfile.gettempdir()) / "giflab-screenshots"
+    )
+
+
+_SESSION_START = time.time()
+
+
+def pytest_terminal_summary(terminalreporter):
+    folder = screenshot_dir()
+    if folder.is_dir():
+        new = [p for p in folder.glob("*.png") if p.stat().st_mtime >= _SESSION_START]
+        if new:
+            terminalreporter.write_line(f"browser screenshots ({len(new)}): {folder}")

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO, SAMPLES
+from tests.conftest import REPO, SAMPLES, screenshot_dir
 from tests.test_cli import FAST
 from tests.training_db import training_db
 
@@ -258,13 +258,13 @@ def show(driver, url: str, *texts: str, timeout: float = 120) -> str:
 
 
 def screenshot(driver, name: str, tmp_path: Path) -> Path:
-    """Save the window as ``name.png`` (tmp_path and $GIFLAB_SCREENSHOTS); check it is a real,
-    window-sized, non-blank PNG."""
+    """Save the window as ``name.png`` in tmp_path and in ``screenshot_dir()`` (printed at the end
+    of the test session, for CI to keep); check it is a real, window-sized, non-blank PNG."""
     path = tmp_path / f"{name}.png"
     assert driver.save_screenshot(str(path))
-    if out := os.environ.get("GIFLAB_SCREENSHOTS"):
-        Path(out).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(out) / path.name)
+    out = screenshot_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, out / path.name)
     width, height, ratio = driver.execute_script(
         "return [window.innerWidth, window.innerHeight, window.devicePixelRatio]"
     )
@@ -275,6 +275,34 @@ def screenshot(driver, name: str, tmp_path: Path) -> Path:
         colours = im.convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 20, f"{name}.png looks blank"
     return path
+
+
+def test_dagster_materialisation_shows_its_plot(site, browser, tmp_path):
+    """model_evaluation's materialisation carries its plots as images: the metadata row
+    ``error_by_level`` opens (``[Show Markdown]``) onto an <img> the browser decoded (a data:
+    PNG with a real size), not a broken link."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    show(browser, f"{site['dagster']}/assets/model_evaluation", "error_by_level", "Show Markdown")
+    row = browser.find_element(By.XPATH, "//tr[.//span[text()='error_by_level']]")
+    row.find_element(By.XPATH, ".//a[contains(., 'Show Markdown')]").click()
+
+    def decoded(d):
+        images = d.find_elements(By.CSS_SELECTOR, "img[src^='data:image/png']")
+        sizes = [
+            d.execute_script("return [arguments[0].naturalWidth, arguments[0].complete]", i)
+            for i in images
+        ]
+        return sizes if sizes and all(w > 100 and ok for w, ok in sizes) else False
+
+    sizes = WebDriverWait(browser, 60, 0.5).until(decoded)
+    assert len(sizes) == 1  # the dialog shows this one plot
+    # The dialog fades in: shoot once no CSS transition or animation is running.
+    WebDriverWait(browser, 10, 0.2).until(
+        lambda d: d.execute_script("return document.getAnimations().length === 0")
+    )
+    screenshot(browser, "dagster_model_evaluation_error_by_level", tmp_path)
 
 
 def _mlflow_run(data: Path) -> tuple[str, str, float]:
