@@ -24,6 +24,25 @@ def _raw(tmp_path: Path) -> Path:
     return raw
 
 
+def _registered(tmp_path: Path):
+    """Settings of a fresh data dir whose registry holds SMALL, an ephemeral instance with their
+    partitions, and their keys."""
+    from dagster import DagsterInstance
+
+    from giflab.config import Settings
+    from giflab.db import open_db
+    from giflab.ingest import register_folder
+    from giflab_assets.runner import add_partitions
+
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.ensure_dirs()
+    with open_db(settings.db_path) as conn:
+        keys = register_folder(conn, _raw(tmp_path), settings.bad_dir).new_gifs
+    instance = DagsterInstance.ephemeral()
+    add_partitions(instance, keys)
+    return settings, instance, keys
+
+
 def _rows(db: Path, table: str) -> list[tuple]:
     with sqlite3.connect(db) as conn:
         return sorted(
@@ -132,28 +151,19 @@ def test_unavailable_engine_leaves_its_work_missing_and_the_rest_completes(tmp_p
 
 def test_resource_binaries_reach_the_workers(tmp_path):
     """Animately configured on the Dagster resource (not the environment) renders in workers."""
-    from dagster import DagsterInstance, materialize
+    from dagster import materialize
     from dagster._core.storage.tags import (
         ASSET_PARTITION_RANGE_END_TAG,
         ASSET_PARTITION_RANGE_START_TAG,
     )
 
-    from giflab.config import Settings
-    from giflab.db import open_db
-    from giflab.ingest import register_folder
     from giflab_assets.definitions import ASSETS, build_resources
-    from giflab_assets.runner import add_partitions
     from resources import EnginesResource
     from tests.fake_engines import fake_animately
 
     (tmp_path / "bin").mkdir()
     binary = fake_animately(tmp_path / "bin")
-    settings = Settings(data_dir=tmp_path / "data")
-    settings.ensure_dirs()
-    with open_db(settings.db_path) as conn:
-        keys = register_folder(conn, _raw(tmp_path), settings.bad_dir).new_gifs
-    instance = DagsterInstance.ephemeral()
-    add_partitions(instance, keys)
+    settings, instance, keys = _registered(tmp_path)
     engines = EnginesResource(
         engines=["animately-standard"],
         binaries={"animately": str(binary)},
@@ -186,18 +196,14 @@ def test_tier_two_engine_runs_on_demand(tmp_path):
 def test_failed_renders_are_kept_until_retry_failed(tmp_path):
     """A failed render is a row (never rendered again by a plain resume); ``retry_failed``
     (``giflab run --retry-failed``) renders exactly those variants again and replaces them."""
-    from dagster import DagsterInstance, materialize
+    from dagster import materialize
     from dagster._core.storage.tags import (
         ASSET_PARTITION_RANGE_END_TAG,
         ASSET_PARTITION_RANGE_START_TAG,
     )
 
-    from giflab.config import Settings
-    from giflab.db import open_db
-    from giflab.ingest import register_folder
     from giflab_assets.compression.assets import incomplete_gifs
     from giflab_assets.definitions import ASSETS, build_resources
-    from giflab_assets.runner import add_partitions
     from resources import EnginesResource
     from tests.fake_engines import FAKE_ANIMATELY, write_script
 
@@ -207,12 +213,7 @@ def test_failed_renders_are_kept_until_retry_failed(tmp_path):
     broken.touch()
     (tmp_path / "bin").mkdir()
     binary = write_script(tmp_path / "bin", "animately", flaky % str(broken) + FAKE_ANIMATELY)
-    settings = Settings(data_dir=tmp_path / "data")
-    settings.ensure_dirs()
-    with open_db(settings.db_path) as conn:
-        keys = register_folder(conn, _raw(tmp_path), settings.bad_dir).new_gifs
-    instance = DagsterInstance.ephemeral()
-    add_partitions(instance, keys)
+    settings, instance, keys = _registered(tmp_path)
     table = "compression_runs_animately_standard"
 
     def sweep(retry_failed: bool) -> list[tuple]:
