@@ -141,6 +141,10 @@ def test_registered_champion_loads_by_alias_and_predicts_kilobytes(settings, mod
     assert version.run_id == run_id
     assert version.tags["giflab.dataset_version"] == "test-dataset-0"
     assert version.tags["giflab.formulation"] == "joint"
+    assert version.description.startswith("formulation joint; dataset test-dataset-0;")
+    assert client.get_registered_model(NAME).description.startswith(
+        "GifLab compression-curve model for gifsicle"
+    )
     run = client.get_run(run_id)
     # MLflow adds the pyfunc's model_config (the engine) to the run it is logged to.
     assert run.data.params == {"n_estimators": "60", "max_depth": "3", "engine": "gifsicle"}

@@ -153,6 +153,23 @@ def register_curve_model(
                 )
     version = str(info.registered_model_version)
     client = mlflow_client(settings)
+    client.update_registered_model(
+        name,
+        description=(
+            f"GifLab compression-curve model for {engine}: predicts the kilobytes of a GIF after "
+            f"{engine} at each (lossy, colors, frame_keep) from its features and metadata "
+            "(inputs in the signature; docs/models.md). Alias `champion`: the best version on "
+            "the test split; `candidate`: the newest."
+        ),
+    )
+    client.update_model_version(
+        name,
+        version,
+        description=(
+            f"formulation {card.engines[engine]['formulation']}; dataset {card.dataset_version}; "
+            f"code {card.code_version}; feature schema v{card.schema_version}"
+        ),
+    )
     for key, value in {
         "giflab.engine": engine,
         "giflab.dataset_version": card.dataset_version,
