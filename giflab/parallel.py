@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -58,6 +59,43 @@ def stop_on_sigint(stop: threading.Event) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def sigint_watch() -> Iterator[Callable[[], bool]]:
+    """Notice every SIGINT delivered while inside, whichever Python handler runs and even when
+    that handler's exception is lost; yields ``seen()``: has one arrived since the start?
+
+    Dagster's own handler (installed while a run executes) raises an exception wherever the
+    main thread is; raised inside a weakref callback or ``__del__`` it is only printed
+    ("Exception ignored in ...") and the run goes on as if nothing happened. The interpreter's
+    wakeup fd receives the signal number before any handler runs, so it cannot be lost.
+    Main thread only (elsewhere ``seen()`` is always False).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    reader, writer = socket.socketpair()  # a socket: what Windows accepts as a wakeup fd
+    reader.setblocking(False)
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    got = False
+
+    def seen() -> bool:
+        nonlocal got
+        try:
+            while data := reader.recv(512):
+                got = got or signal.SIGINT in data
+        except BlockingIOError:
+            pass
+        return got
+
+    try:
+        yield seen
+    finally:
+        signal.set_wakeup_fd(previous)
+        reader.close()
+        writer.close()
 
 
 def _worker_init(initializer: Callable[..., None] | None, initargs: tuple) -> None:

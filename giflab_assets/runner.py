@@ -20,7 +20,7 @@ from dagster._core.storage.tags import (
 )
 
 from giflab.config import POSTGRES_URL_ENV
-from giflab.parallel import STOP
+from giflab.parallel import STOP, sigint_watch
 from giflab.scratch import pid_alive
 from giflab_assets.compression.assets import asset_name, incomplete_gifs
 from giflab_assets.definitions import ASSETS, build_resources
@@ -249,6 +249,21 @@ def execute(
         data_dir, engines, clip, workers=workers, finish_batch_on_interrupt=True
     )
     summary = RunSummary()
+    with sigint_watch() as sigint:
+        _execute_steps(instance, steps, resources, summary, sigint, on_step)
+    summary.interrupted = summary.interrupted or STOP.is_set()
+    return summary
+
+
+def _execute_steps(
+    instance: DagsterInstance,
+    steps: Sequence[PlanStep],
+    resources: dict,
+    summary: RunSummary,
+    sigint: Callable[[], bool],
+    on_step: Callable[[PlanStep], None] | None,
+) -> None:
+    """``execute``'s loop: one ``materialize`` per step, into ``summary``, until Ctrl-C."""
     for step in steps:
         if STOP.is_set():
             summary.interrupted = True
@@ -271,6 +286,8 @@ def execute(
         except (KeyboardInterrupt, DagsterExecutionInterruptedError):
             summary.interrupted = True
             break
+        if sigint():  # Ctrl-C during the run, even if Dagster's exception for it was lost
+            STOP.set()
         summary.runs += 1
         if not result.success and _interrupted(result):
             # Ctrl-C landed in Dagster's own bookkeeping, outside the worker pool's shield.
@@ -288,8 +305,6 @@ def execute(
         summary.partitions += len(step.keys) * len(step.assets)
         if on_step:
             on_step(step)
-    summary.interrupted = summary.interrupted or STOP.is_set()
-    return summary
 
 
 def _interrupted(result) -> bool:
