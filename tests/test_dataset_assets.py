@@ -55,7 +55,11 @@ def test_dataset_assets_write_table_scaler_exports_and_reports(data_dir):
     )
     assert findings >= 0
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"features_have_no_nan": True, "every_engine_has_rows": True}
+    assert checks == {
+        "rows_match_metric_record_v1": True,
+        "features_have_no_nan": True,
+        "every_engine_has_rows": True,
+    }
 
 
 def test_scaler_file_is_untouched_when_nothing_changed(data_dir):

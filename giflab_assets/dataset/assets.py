@@ -21,6 +21,7 @@ from dagster import (
 from giflab import dataset
 from giflab.dataset.columns import GIF_FEATURES
 from giflab.features import CLIP_FEATURES
+from giflab.schemas import MetricRecordV1
 from giflab_assets.compression.assets import COMPRESSION_ASSETS
 from giflab_assets.features.assets import gif_features
 from giflab_assets.ingest.assets import gif_metadata
@@ -30,6 +31,7 @@ from resources import GifLabResource
 
 NO_NAN_CHECK = "features_have_no_nan"
 ENGINES_CHECK = "every_engine_has_rows"
+SCHEMA_CHECK = "rows_match_metric_record_v1"
 
 
 @asset(
@@ -39,6 +41,14 @@ ENGINES_CHECK = "every_engine_has_rows"
     group_name="dataset",
     kinds={"pandas", "sqlite"},
     check_specs=[
+        AssetCheckSpec(
+            SCHEMA_CHECK,
+            asset="training_table",
+            description=(
+                "Every row was validated against MetricRecordV1 (an invalid row fails the asset) "
+                "and the table has all of its columns, tagged with its schema version."
+            ),
+        ),
         AssetCheckSpec(
             NO_NAN_CHECK,
             asset="training_table",
@@ -72,6 +82,18 @@ def training_table(context: AssetExecutionContext, giflab: GifLabResource):
             ),
             "excluded_rows": summary["excluded_rows"],
             "exclusions": MetadataValue.json(summary["exclusions"]),
+        },
+    )
+    missing_columns = [c for c in MetricRecordV1.model_fields if c not in table.columns]
+    version = table.attrs.get("schema_version")
+    yield AssetCheckResult(
+        check_name=SCHEMA_CHECK,
+        passed=not missing_columns and version == MetricRecordV1.SCHEMA_VERSION,
+        metadata={
+            "schema": f"MetricRecordV{MetricRecordV1.SCHEMA_VERSION}",
+            "table_schema_version": str(version),
+            "rows_validated": len(table),
+            "missing_columns": MetadataValue.json(missing_columns),
         },
     )
     plain = [c for c in GIF_FEATURES if c not in CLIP_FEATURES]
