@@ -135,7 +135,7 @@ def _install_sigint() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from giflab.db import REGISTRY_DDL, open_db
+    from giflab.db import REGISTRY_DDL, connect_readonly, open_db
     from giflab.ingest import register_folder
     from giflab.parallel import STOP, set_progress_hook
 
@@ -151,7 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if args.dry_run:
         conn = (
-            sqlite3.connect(f"file:{settings.db_path}?mode=ro", uri=True)
+            connect_readonly(settings.db_path)
             if settings.db_path.exists()
             else sqlite3.connect(":memory:")
         )

@@ -52,6 +52,13 @@ def connect(db_path: Path | str) -> sqlite3.Connection:
     return conn
 
 
+def connect_readonly(db_path: Path | str) -> sqlite3.Connection:
+    """Open an existing ``db_path`` read-only (never creates it; readers never block writers
+    in WAL mode). The URI is built with ``as_uri``, so any path works, spaces and ``?`` too."""
+    uri = f"{Path(db_path).resolve().as_uri()}?mode=ro"
+    return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction, taken with BEGIN IMMEDIATE so lock waits happen up front."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from giflab.db import table_exists
+from giflab.db import connect_readonly, table_exists
 
 
 def _count(conn: sqlite3.Connection, table: str, expr: str = "COUNT(*)") -> int:
@@ -45,7 +45,7 @@ def collect_stats(db_path: Path) -> dict:
             "renders": {},
             "failed_renders": {},
         }
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn = connect_readonly(db_path)
     try:
         files = _count(conn, "gif_files")
         gifs = _count(conn, "gif_files", "COUNT(DISTINCT sha256)")

@@ -139,3 +139,20 @@ def test_through_dagster_range_run_then_unpartitioned_downstream(tmp_path):
         assert result.success
     out = read_rows(tmp_path / "d.db", "total_width")
     assert out.to_dict("records") == [{"gifs": 5, "width": sum(10 + i for i in range(5))}]
+
+
+def test_read_only_connection_works_on_any_path_and_cannot_write(tmp_path):
+    from giflab.db import connect, connect_readonly
+
+    db = tmp_path / "odd ?name#1" / "g.db"  # a plain "file:" URI would cut it at ? and #
+    conn = connect(db)
+    conn.execute("CREATE TABLE t (x INTEGER)")
+    conn.execute("INSERT INTO t VALUES (7)")
+    conn.close()
+    ro = connect_readonly(db)
+    try:
+        assert ro.execute("SELECT x FROM t").fetchall() == [(7,)]
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            ro.execute("INSERT INTO t VALUES (8)")
+    finally:
+        ro.close()

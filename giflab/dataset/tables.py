@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from giflab.db import declared_types, decode_columns
+from giflab.db import connect_readonly, declared_types, decode_columns
 
 RUNS_PREFIX = "compression_runs_"
 
@@ -40,7 +40,7 @@ def load_tables(db_path: Path | str) -> DatasetTables:
     path = Path(db_path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such database")
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=120)
+    conn = connect_readonly(path)
     try:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 

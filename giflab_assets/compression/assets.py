@@ -132,14 +132,12 @@ def incomplete_gifs(
 ) -> set[str]:
     """GIFs among ``keys`` missing at least one variant of ``matrix`` for ``engine`` (a failed
     render counts as missing when ``retry_failed``)."""
-    import sqlite3
-
-    from giflab.db import table_exists
+    from giflab.db import connect_readonly, table_exists
 
     wanted = {(v.lossy, v.colors, v.frame_keep) for v in matrix}
     have: dict[str, set] = {}
     if db_path.exists():
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        conn = connect_readonly(db_path)
         try:
             if table_exists(conn, asset_name(engine)):
                 sql = f'SELECT gif_sha, lossy, colors, frame_keep FROM "{asset_name(engine)}"'

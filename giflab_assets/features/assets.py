@@ -26,14 +26,12 @@ CLIP_CHECK = "clip_scores_present"
 def incomplete_features(db_path, keys: list[str]) -> set[str]:
     """GIFs among ``keys`` whose stored features lack a classical feature (a NULL, or a column
     the table does not have yet): rows written before that feature existed."""
-    import sqlite3
-
-    from giflab.db import table_exists
+    from giflab.db import connect_readonly, table_exists
     from giflab.features import CLASSICAL_FEATURES
 
     if not db_path.exists():
         return set()
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn = connect_readonly(db_path)
     try:
         if not table_exists(conn, "gif_features"):
             return set()
