@@ -289,9 +289,8 @@ def _execute_steps(
         if sigint():  # Ctrl-C during the run, even if Dagster's exception for it was lost
             STOP.set()
         summary.runs += 1
-        if not result.success and _interrupted(result):
+        if not result.success and STOP.is_set():
             # Ctrl-C landed in Dagster's own bookkeeping, outside the worker pool's shield.
-            STOP.set()
             summary.interrupted = True
             break
         if not result.success:
@@ -305,23 +304,6 @@ def _execute_steps(
         summary.partitions += len(step.keys) * len(step.assets)
         if on_step:
             on_step(step)
-
-
-def _interrupted(result) -> bool:
-    """Whether a failed run failed because of Ctrl-C, anywhere in any error's cause chain.
-
-    Dagster catches SIGINT itself while a run executes (our handler is not called then) and
-    may report it wrapped in a step error, so the whole chain is searched.
-    """
-    for event in result.all_events:
-        error = getattr(event.event_specific_data, "error", None)
-        seen = 0
-        while error is not None and seen < 20:
-            if "Interrupt" in (error.cls_name or "") or "KeyboardInterrupt" in error.message:
-                return True
-            error = error.cause or error.context
-            seen += 1
-    return False
 
 
 def materialize_unpartitioned(
