@@ -135,16 +135,24 @@ def _install_sigint() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from giflab.parallel import shared_pool
+
+    settings = _settings(args)
+    if not settings.raw.is_dir():
+        print(f"giflab: {settings.raw}: not a folder", file=sys.stderr)
+        return 2
+    _install_sigint()
+    # One pool for ingest and every run: workers import their modules once per `giflab run`.
+    with shared_pool(args.workers):
+        return _ingest_then_materialize(args, settings)
+
+
+def _ingest_then_materialize(args: argparse.Namespace, settings: Settings) -> int:
     from giflab.db import REGISTRY_DDL, connect_readonly, open_db
     from giflab.ingest import register_folder
     from giflab.parallel import STOP, set_progress_hook
 
-    settings = _settings(args)
     raw = settings.raw
-    if not raw.is_dir():
-        print(f"giflab: {raw}: not a folder", file=sys.stderr)
-        return 2
-    _install_sigint()
     bar = _bar(args, "ingest", unit="file")
     set_progress_hook(
         bar.update if bar is not None else None, _set_total(bar) if bar is not None else None

@@ -3,6 +3,9 @@
 ``STOP`` is set by the CLI's Ctrl-C handler: no new task starts, active ones finish and their
 results are returned, so the caller can flush them. Workers are started with ``spawn`` on every
 OS (identical behaviour on Linux, macOS and Windows, and no fork of a threaded parent).
+
+Each ``map_tasks`` call starts its own pool, unless it runs inside ``shared_pool``: then every
+call with that many workers reuses one pool, whose workers import their modules only once.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 STOP = threading.Event()
+_shared: WorkerPool | None = None
 _progress_hook: Callable[[int], None] | None = None
 _total_hook: Callable[[int], None] | None = None
 
@@ -106,6 +111,73 @@ def _worker_init(initializer: Callable[..., None] | None, initargs: tuple) -> No
         initializer(*initargs)
 
 
+_initialised_with: tuple | None = None  # in a shared pool's worker: the initializer last run
+
+
+def _call_initialised(fn: Callable[..., Any], initializer, initargs: tuple, item: Any) -> Any:
+    """``fn(item)`` in a shared pool's worker, after ``initializer(*initargs)`` unless it was
+    the last one this process ran (initializers set per-process state, such as a loaded model,
+    so one that differs from the last must run again)."""
+    global _initialised_with
+    if initializer is not None and _initialised_with != (initializer, initargs):
+        _initialised_with = None
+        initializer(*initargs)
+        _initialised_with = (initializer, initargs)
+    return fn(item)
+
+
+def _spawn_pool(workers: int, initializer=None, initargs: tuple = ()) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(initializer, initargs),
+    )
+
+
+class WorkerPool:
+    """One pool of ``workers`` spawned processes kept across ``map_tasks`` calls (see
+    ``shared_pool``); started on first use and replaced after a worker dies."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+
+    def executor(self) -> ProcessPoolExecutor:
+        """The live pool, started if need be."""
+        if self._executor is None:
+            self._executor = _spawn_pool(self.workers)
+        return self._executor
+
+    def replace(self) -> None:
+        """Drop a broken pool; the next ``executor()`` starts a fresh one."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def close(self) -> None:
+        """Stop the workers (tasks already running finish first)."""
+        self.replace()
+
+
+@contextmanager
+def shared_pool(workers: int) -> Iterator[WorkerPool | None]:
+    """While inside, ``map_tasks`` calls with ``workers`` workers share one pool instead of
+    starting one each; initializers then run lazily, once per worker process, before its first
+    task of that (initializer, initargs). Nested, the outermost pool serves. The pool is shut
+    down on the way out, whatever the exit."""
+    global _shared
+    if workers <= 1 or _shared is not None:
+        yield _shared
+        return
+    _shared = WorkerPool(workers)
+    try:
+        yield _shared
+    finally:
+        pool, _shared = _shared, None
+        pool.close()
+
+
 def map_tasks(
     fn: Callable[..., Any],
     items: Sequence[Any],
@@ -119,7 +191,7 @@ def map_tasks(
 
     Exceptions are collected per item, never raised. Ctrl-C (or ``STOP``) ends submission early
     and the tasks already running finish; with ``finish_all`` every item still runs (the caller
-    stops after this batch instead).
+    stops after this batch instead). Inside ``shared_pool`` of ``workers``, its pool is used.
     """
     if _total_hook is not None:
         _total_hook(len(items))
@@ -170,38 +242,45 @@ class WorkerCrashed(RuntimeError):
 
 
 def _pool_pass(fn, items, indices, workers, initializer, initargs, stop, out) -> list[int]:
-    """Run ``items[indices]`` on a fresh pool; return the in-flight indices if a worker died."""
+    """Run ``items[indices]`` on the shared pool of ``workers`` if there is one, else on a fresh
+    pool; return the in-flight indices if a worker died (a shared pool is then replaced)."""
+    shared = _shared if _shared is not None and _shared.workers == workers else None
+    if shared is None:
+        with _spawn_pool(max(1, min(workers, len(indices))), initializer, initargs) as pool:
+            return _drain(pool, fn, items, indices, workers, stop, out)
+    task = partial(_call_initialised, fn, initializer, initargs)
+    crashed = _drain(shared.executor(), task, items, indices, workers, stop, out)
+    if crashed:
+        shared.replace()
+    return crashed
+
+
+def _drain(pool, fn, items, indices, workers, stop, out) -> list[int]:
+    """Submit ``items[indices]`` (at most ``2 x workers`` in flight) and collect the results."""
     from concurrent.futures.process import BrokenProcessPool
 
-    ctx = multiprocessing.get_context("spawn")
     pending: dict[Future, int] = {}
     queue = list(indices)
-    with ProcessPoolExecutor(
-        max_workers=max(1, min(workers, len(indices))),
-        mp_context=ctx,
-        initializer=_worker_init,
-        initargs=(initializer, initargs),
-    ) as pool:
-        try:
-            while True:
-                while queue and len(pending) < workers * 2 and not stop.is_set():
-                    i = queue.pop(0)
-                    pending[pool.submit(fn, items[i])] = i
-                if not pending:
-                    return []
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for f in done:
-                    i = pending.pop(f)
-                    try:
-                        out.results[i] = f.result()
-                    except BrokenProcessPool:
-                        pending[f] = i
-                        raise
-                    except Exception as e:
-                        out.errors[i] = e
-                    _report(1)
-        except BrokenProcessPool:
-            return sorted(pending.values())
+    try:
+        while True:
+            while queue and len(pending) < workers * 2 and not stop.is_set():
+                i = queue.pop(0)
+                pending[pool.submit(fn, items[i])] = i
+            if not pending:
+                return []
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                i = pending.pop(f)
+                try:
+                    out.results[i] = f.result()
+                except BrokenProcessPool:
+                    pending[f] = i
+                    raise
+                except Exception as e:
+                    out.errors[i] = e
+                _report(1)
+    except BrokenProcessPool:
+        return sorted(pending.values())
 
 
 def _report(n: int) -> None:

@@ -1,8 +1,9 @@
 """Driving materialisations from the CLI: register partitions, then run only what is missing.
 
 Work is batched: one in-process run per range of consecutive missing partitions (up to
-``batch_size`` GIFs), each step using its own worker pool, so orchestration costs one run per
-batch rather than one per GIF. Runs are recorded in the persistent instance, so the UI shows them.
+``batch_size`` GIFs), every step of every run sharing one worker pool, so orchestration costs one
+run per batch rather than one per GIF. Runs are recorded in the persistent instance, so the UI
+shows them.
 """
 
 import logging
@@ -20,7 +21,7 @@ from dagster._core.storage.tags import (
 )
 
 from giflab.config import POSTGRES_URL_ENV
-from giflab.parallel import STOP, sigint_watch
+from giflab.parallel import STOP, shared_pool, sigint_watch
 from giflab.scratch import pid_alive
 from giflab_assets.compression.assets import asset_name, incomplete_gifs
 from giflab_assets.definitions import ASSETS, build_resources
@@ -242,14 +243,15 @@ def execute(
     """Run ``steps`` in order on ``instance``.
 
     After Ctrl-C (``giflab.parallel.STOP``) the running batch finishes and is saved, and no
-    further run starts.
+    further run starts. The steps share one pool of ``workers`` processes (``shared_pool``),
+    shut down on return.
     """
     logging.getLogger("dagster").setLevel(logging.ERROR)
     resources = build_resources(
         data_dir, engines, clip, workers=workers, finish_batch_on_interrupt=True
     )
     summary = RunSummary()
-    with sigint_watch() as sigint:
+    with shared_pool(workers), sigint_watch() as sigint:
         _execute_steps(instance, steps, resources, summary, sigint, on_step)
     summary.interrupted = summary.interrupted or STOP.is_set()
     return summary

@@ -1,8 +1,12 @@
 """The worker pool: results in order, errors kept per task, a crashing task blamed alone."""
 
 import os
+import signal
 
-from giflab.parallel import WorkerCrashed, map_tasks
+import pytest
+
+from giflab import parallel
+from giflab.parallel import WorkerCrashed, map_tasks, shared_pool
 
 
 def square_or_die(x: int) -> int:
@@ -50,3 +54,69 @@ def test_sigint_watch_sees_a_signal_whose_handler_exception_was_lost():
             assert not seen()  # a new watch starts clean
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+_inits: list[str] = []  # in a worker: the initializer calls this process has seen
+
+
+def record_init(tag: str) -> None:
+    _inits.append(tag)
+
+
+def worker_state(x: int) -> tuple[int, tuple[str, ...], bool]:
+    """This worker's pid, its initializer calls so far, and whether it ignores SIGINT."""
+    return os.getpid(), tuple(_inits), signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+def _by_pid(done) -> dict[int, tuple[str, ...]]:
+    """The last initializer calls each worker reported."""
+    assert not done.errors
+    return {pid: inits for pid, inits, _ in done.results.values()}
+
+
+def test_a_shared_pool_serves_every_call_and_initialises_each_worker_once_per_initializer():
+    with shared_pool(2) as pool:
+        first = map_tasks(
+            worker_state, range(12), workers=2, initializer=record_init, initargs=("a",)
+        )
+        again = map_tasks(
+            worker_state, range(12), workers=2, initializer=record_init, initargs=("a",)
+        )
+        other = map_tasks(
+            worker_state, range(12), workers=2, initializer=record_init, initargs=("b",)
+        )
+        plain = map_tasks(worker_state, range(12), workers=2)
+        executor = pool.executor()
+    pids = {pid for done in (first, again, other, plain) for pid in _by_pid(done)}
+    assert len(pids) <= 2  # the same two processes throughout
+    assert all(inits == ("a",) for inits in _by_pid(again).values())  # once per worker
+    # A different initializer's state replaces the last one's: it runs, once, in each worker.
+    assert all(inits[-1] == "b" and inits.count("b") == 1 for inits in _by_pid(other).values())
+    assert all(ignores for _, _, ignores in plain.results.values())  # Ctrl-C is the parent's
+    assert parallel._shared is None and executor._shutdown_thread  # shut down on the way out
+
+
+def test_outside_a_shared_pool_each_call_starts_its_own():
+    first = map_tasks(worker_state, range(6), workers=2, initializer=record_init, initargs=("a",))
+    again = map_tasks(worker_state, range(6), workers=2, initializer=record_init, initargs=("a",))
+    assert not set(_by_pid(first)) & set(_by_pid(again))
+    assert all(inits == ("a",) for inits in _by_pid(again).values())
+
+
+def test_a_worker_crash_in_a_shared_pool_is_blamed_alone_and_the_pool_replaced():
+    items = list(range(20))
+    with shared_pool(2) as pool:
+        broken = pool.executor()
+        done = map_tasks(square_or_die, items, workers=2)
+        assert pool.executor() is not broken
+        after = map_tasks(square_or_die, [2, 3], workers=2)
+    assert set(done.errors) == {7, 13}
+    assert isinstance(done.errors[13], WorkerCrashed)
+    assert done.results == {i: i * i for i in items if i not in (7, 13)}
+    assert after.results == {0: 4, 1: 9} and not after.errors
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_nested_shared_pools_use_the_outer_one(workers):
+    with shared_pool(2) as outer, shared_pool(workers) as inner:
+        assert inner is outer
