@@ -189,6 +189,8 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     predictions = predict_gif(
         args.gif, models, engines=args.engine, target_kb=args.target_kb, clip=_clip_scorer()
     )
+    for note in dict.fromkeys(n for p in predictions for n in p.notes):
+        print(f"giflab: warning: {note}", file=sys.stderr)
     if args.json:
         docs = [p.to_json() for p in predictions]
         # One engine asked for: its object; otherwise a list of them, one per engine.

@@ -26,6 +26,7 @@ def test_train_writes_models_reports_and_registers_in_mlflow(trained):
     assert "gifsicle" in proc.stdout
     card = json.loads((data / "models" / "model_card.json").read_text())
     assert set(card["engines"]) == {"gifsicle"}
+    assert card["facts"]["clip_models"] == []  # the test database has no CLIP scores
     for name in card["files"]:
         assert (data / "models" / name).is_file()
     for png in ("correlation", "model_curves", "model_error_by_level"):

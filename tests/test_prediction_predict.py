@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -14,11 +16,13 @@ from giflab.dataset.columns import GIF_FEATURES
 from giflab.errors import BadGifError
 from giflab.features import CLIP_FEATURES, extract_features
 from giflab.meta import read_metadata
+from giflab.prediction.export import training_clip_models
 from giflab.prediction.load import load_models
 from giflab.prediction.predict import (
     DEFAULT_COLORS,
     DEFAULT_FRAME_KEEP,
     CurvePoint,
+    clip_notes,
     gif_inputs,
     monotone_in_lossy,
     pick_variant,
@@ -174,3 +178,51 @@ def test_a_missing_or_non_gif_file_is_named(models, tmp_path):
 def test_an_engine_without_a_model_is_refused(models):
     with pytest.raises(ValueError, match=r"no model loaded for \['gifski'\]"):
         predict_gif(animated_gifs(1)[0], models, engines=["gifski"])
+
+
+def _with_clip_fact(models, clip_models):
+    card = dataclasses.replace(models.card, facts={**models.card.facts, "clip_models": clip_models})
+    return dataclasses.replace(models, card=card)
+
+
+def test_models_trained_with_clip_warn_when_this_gif_has_no_scores(models):
+    gif = animated_gifs(1)[0]
+    trained = _with_clip_fact(models, ["ViT-B-32/openai"])
+    [prediction] = predict_gif(gif, trained, engines=["gifsicle"], variants=[(0, 256, 1.0)])
+    [note] = prediction.notes
+    assert "trained with CLIP scores (ViT-B-32/openai)" in note and "doctor" in note
+    assert "notes" not in prediction.to_json()
+
+
+def test_models_trained_without_clip_never_load_it(models):
+    """A scorer that would fail on first use is not touched when the card says no CLIP."""
+
+    class Unusable:
+        def score(self, images):
+            raise AssertionError("CLIP was run for models trained without it")
+
+    gif = animated_gifs(1)[0]
+    trained = _with_clip_fact(models, [])
+    [prediction] = predict_gif(
+        gif, trained, engines=["gifsicle"], variants=[(0, 256, 1.0)], clip=Unusable()
+    )
+    assert prediction.notes == ()
+
+
+def test_clip_notes_only_when_training_had_scores_and_this_gif_has_none():
+    nan = dict.fromkeys(CLIP_FEATURES, float("nan"))
+    scored = dict.fromkeys(CLIP_FEATURES, 0.5)
+    assert clip_notes(None, nan) == () and clip_notes([], nan) == ()
+    assert clip_notes(["m/p"], scored) == ()
+    assert len(clip_notes(["m/p"], nan)) == 1
+
+
+def test_the_card_records_the_clip_models_of_the_train_split_only():
+    table = pd.DataFrame(
+        {
+            "split": ["train", "train", "val", "train"],
+            "clip_model": ["b/x", None, "c/y", "a/z"],
+        }
+    )
+    assert training_clip_models(table) == ["a/z", "b/x"]
+    assert training_clip_models(table[table["clip_model"].isna()]) == []

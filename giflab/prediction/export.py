@@ -122,6 +122,16 @@ def _remove_stale(out_dir: Path, keep: set[str]) -> None:
             (out_dir / name).unlink(missing_ok=True)
 
 
+def training_clip_models(table: Any) -> list[str]:
+    """The CLIP models whose scores the train split holds (sorted; empty when it has none).
+
+    Recorded in the model card (``facts["clip_models"]``) so ``predict`` can skip CLIP for
+    models that never saw a score, and warn when models that did get a GIF without scores.
+    """
+    train = table[table["split"] == "train"]
+    return sorted({str(m) for m in train["clip_model"].dropna().unique()})
+
+
 def export_models(
     bundles: Mapping[str, Mapping[str, Any]],
     scaler_path: Path | str,

@@ -16,7 +16,7 @@ import numpy as np
 
 from giflab.dataset.columns import GIF_FEATURES, ORIG_COLUMNS
 from giflab.errors import BadGifError
-from giflab.features import ClipScorer, extract_features
+from giflab.features import CLIP_FEATURES, ClipScorer, extract_features
 from giflab.frames import DEFAULT_LIMITS, DecodeLimits
 from giflab.meta import read_metadata, validate_gif
 from giflab.prediction.load import LoadedModels
@@ -53,6 +53,9 @@ class Prediction:
     curve: tuple[CurvePoint, ...]
     pick: CurvePoint | None
     target_kb: float | None = None
+    # Why the inputs differ from what the models were trained on (e.g. CLIP scores missing
+    # here but present in training); not part of ``to_json``.
+    notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """``{"engine", "curve": [point, ...], "pick": point or None}``."""
@@ -147,7 +150,11 @@ def predict_gif(
         raise ValueError(f"no model loaded for {missing}; loaded: {list(models.engines)}")
     if tuple(models.card.gif_features) != GIF_FEATURES:
         raise ValueError("the models' GIF inputs differ from this code's GIF_FEATURES")
+    trained_clip = models.card.facts.get("clip_models")  # None: a card older than the fact
+    if trained_clip == []:  # the models never saw a CLIP score: computing one is wasted time
+        clip = None
     inputs = gif_inputs(path, clip=clip, limits=limits)
+    notes = clip_notes(trained_clip, inputs)
     row = np.array([[inputs[n] for n in GIF_FEATURES]], dtype=np.float64)
     fixed = None if variants is None else [(int(a), int(b), float(c)) for a, b, c in variants]
     if fixed is not None and not fixed:
@@ -166,5 +173,18 @@ def predict_gif(
             [CurvePoint(lv, c, f, float(k)) for (lv, c, f), k in zip(grid, kb, strict=True)]
         )
         pick = None if target_kb is None else pick_variant(points, target_kb)
-        predictions.append(Prediction(engine, tuple(points), pick, target_kb))
+        predictions.append(Prediction(engine, tuple(points), pick, target_kb, notes))
     return predictions
+
+
+def clip_notes(trained_clip: Sequence[str] | None, inputs: dict[str, float]) -> tuple[str, ...]:
+    """A warning when the models were trained with CLIP scores (``trained_clip``: the card's
+    ``facts["clip_models"]``) but this GIF has none: the trees then take their missing-value
+    branches, which were learnt only from the training GIFs that lacked scores."""
+    if not trained_clip or not all(np.isnan(inputs[n]) for n in CLIP_FEATURES):
+        return ()
+    return (
+        f"the models were trained with CLIP scores ({', '.join(trained_clip)}) but none were "
+        "computed here (CLIP off or its weights missing: `python -m giflab doctor`); "
+        "predictions use the models' missing-value branches and are less accurate",
+    )

@@ -26,7 +26,7 @@ from giflab.dataset import load_scaler
 from giflab.dataset.columns import MODEL_INPUTS, TARGET
 from giflab.prediction.config import TrainConfig
 from giflab.prediction.evaluate import evaluate
-from giflab.prediction.export import export_models
+from giflab.prediction.export import export_models, training_clip_models
 from giflab.prediction.load import load_models
 from giflab.prediction.plots import curves_png, error_by_level_png, importance_png
 from giflab.prediction.registry import publish_curve_model
@@ -84,6 +84,7 @@ def curve_models(
             "code_version": str(versions["code_version"]),
             "metrics": metrics,
             "train_config": config.train_config().model_dump(),
+            "clip_models": training_clip_models(training_table),
         },
     )
     rows = []
