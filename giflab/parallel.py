@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from giflab.errors import GifLabError
+
 STOP = threading.Event()
 _shared: WorkerPool | None = None
 _progress_hook: Callable[[int], None] | None = None
@@ -229,6 +231,7 @@ def _map_tasks(fn, items, workers, initializer, initargs, stop) -> MapResult:
             if stop.is_set():
                 break
             if _pool_pass(fn, items, [i], 1, initializer, initargs, stop, out):
+                _check_workers_start(initializer, initargs)  # else no task is to blame
                 out.errors[i] = WorkerCrashed(f"worker process died while running task {i}")
                 _report(1)
         done = set(out.results) | set(out.errors)
@@ -239,6 +242,26 @@ def _map_tasks(fn, items, workers, initializer, initargs, stop) -> MapResult:
 
 class WorkerCrashed(RuntimeError):
     """The worker process running a task died (killed, or a crash in native code)."""
+
+
+class PoolUnusable(GifLabError):
+    """Worker processes die before running any task: the installation or the environment is
+    at fault, not the items (which are left alone)."""
+
+
+def _canary(x: int) -> int:
+    return x
+
+
+def _check_workers_start(initializer, initargs) -> None:
+    """Raise ``PoolUnusable`` unless a fresh worker, set up like the others, runs a no-op."""
+    probe = MapResult()
+    if _pool_pass(_canary, [0], [0], 1, initializer, initargs, threading.Event(), probe):
+        raise PoolUnusable(
+            "worker processes die before running any task (a broken installation, or a "
+            "script that starts giflab without `if __name__ == '__main__':`); nothing was "
+            "blamed on the input"
+        )
 
 
 def _pool_pass(fn, items, indices, workers, initializer, initargs, stop, out) -> list[int]:

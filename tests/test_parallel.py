@@ -120,3 +120,14 @@ def test_a_worker_crash_in_a_shared_pool_is_blamed_alone_and_the_pool_replaced()
 def test_nested_shared_pools_use_the_outer_one(workers):
     with shared_pool(2) as outer, shared_pool(workers) as inner:
         assert inner is outer
+
+
+def die_on_start() -> None:
+    os._exit(1)  # a worker that cannot start: a broken install, a __main__ that re-runs a CLI
+
+
+def test_workers_that_die_before_any_task_blame_no_task():
+    """If no worker can even start, no item is at fault: the map refuses to run (ingest would
+    otherwise quarantine every file of the folder as a decoder crash)."""
+    with pytest.raises(parallel.PoolUnusable, match="before running any task"):
+        map_tasks(square_or_die, [1, 2, 3], workers=2, initializer=die_on_start)
