@@ -32,6 +32,9 @@ from resources import ClipResource, EnginesResource
 
 PID_TAG, HOST_TAG = "giflab/pid", "giflab/host"
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+# 4 GIFs per sweep run cost 54 runs and 37-40 s for 200 tiny GIFs (one render each, -j 2);
+# 16, 32 and 64 per run all took 23-27 s (17, 11 and 4 runs): beyond ~16 the runs' cost is noise.
+SWEEP_BATCH_PER_WORKER = 16
 
 
 @dataclass
@@ -195,8 +198,10 @@ def plan_pipeline(
 
     Metadata and features of the same GIFs share runs (features wait for metadata in the run).
 
-    Sweeps are long, so their batches are small (``2 x workers``, at least 4): after Ctrl-C the
-    running batch finishes quickly.
+    Sweeps run in batches of at most ``16 x workers`` GIFs: big enough that a run's fixed costs
+    and its steps' tails (one GIF's sweep) are small beside its work, small enough that a
+    SIGKILL loses little. (After Ctrl-C only the active sweeps finish: the step saves the GIFs
+    done and fails, so their partitions are redone next time, with nothing left to render.)
     """
     engine_of, unavailable = {}, {}
     for name in engines.engines:
@@ -208,7 +213,9 @@ def plan_pipeline(
     matrix = engines.matrix()
 
     def size(asset: str) -> int:
-        return max(4, 2 * workers) if asset in engine_of else batch_size
+        return (
+            min(batch_size, SWEEP_BATCH_PER_WORKER * workers) if asset in engine_of else batch_size
+        )
 
     def incomplete(asset: str, keys: list[str]) -> set[str]:
         if asset == "gif_features":
@@ -242,8 +249,8 @@ def execute(
 ) -> RunSummary:
     """Run ``steps`` in order on ``instance``.
 
-    After Ctrl-C (``giflab.parallel.STOP``) the running batch finishes and is saved, and no
-    further run starts. The steps share one pool of ``workers`` processes (``shared_pool``),
+    After Ctrl-C (``giflab.parallel.STOP``) the running step's active work finishes and is saved
+    (a metadata or features step finishes its batch), and no further run starts. The steps share one pool of ``workers`` processes (``shared_pool``),
     shut down on return.
     """
     logging.getLogger("dagster").setLevel(logging.ERROR)

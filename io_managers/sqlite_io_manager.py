@@ -190,8 +190,19 @@ class SqliteIOManager(ConfigurableIOManager):
             return
         table = context.asset_key.path[-1]
         keys = list(context.asset_partition_keys) if context.has_asset_partitions else None
-        n = write_rows(self.db_path, table, obj, self._partition_column(context), keys)
+        n = self.write_partitions(table, obj, self._partition_column(context), keys)
         context.add_output_metadata({"rows": n, "table": table, "db_path": self.db_path})
+
+    def write_partitions(
+        self,
+        table: str,
+        rows: Sequence[Record] | pd.DataFrame,
+        partition_column: str | None,
+        keys: Sequence[str] | None,
+    ) -> int:
+        """Replace ``table``'s rows for ``keys`` with ``rows``, as an output is written; also
+        for a step that saves its finished partitions before failing (``save_partitions``)."""
+        return write_rows(self.db_path, table, rows, partition_column, keys)
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
         upstream = context.upstream_output

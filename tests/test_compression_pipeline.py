@@ -249,3 +249,65 @@ def test_failed_renders_are_kept_until_retry_failed(tmp_path):
     retried = sweep(retry_failed=True)
     assert [r[:4] for r in retried] == [r[:4] for r in failed]  # same variants, one row each
     assert {r[4] for r in retried} == {"ok"}
+
+
+def test_an_interrupted_sweep_saves_its_finished_gifs_and_a_resume_renders_nothing_for_them(
+    tmp_path, monkeypatch
+):
+    """Ctrl-C after the first GIF's sweep: its rows are stored but its partition is not marked
+    materialised; the next run plans it again and renders only the GIF that was not done."""
+    from dagster import AssetKey, materialize
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    import giflab_assets.compression.assets as compression
+    from giflab.parallel import STOP
+    from giflab_assets.definitions import ASSETS, build_resources
+    from resources import EnginesResource
+
+    settings, instance, keys = _registered(tmp_path)
+    table = "compression_runs_gifsicle"
+    engines = EnginesResource(engines=["gifsicle"], lossy=[0, 80], colors=[64], frame_keep=[1.0])
+    swept: list[str] = []
+    real = compression.sweep_gif
+
+    def sweep(stop_after_first: bool) -> bool:
+        def sweep_gif(task):  # inline (one worker), so the test sees every task
+            swept.append(task.sha256)
+            rows = real(task)
+            if stop_after_first:
+                STOP.set()  # what the CLI's Ctrl-C handler does
+            return rows
+
+        monkeypatch.setattr(compression, "sweep_gif", sweep_gif)
+        # finish_batch_on_interrupt as under the CLI: a sweep still stops after its active GIF.
+        resources = build_resources(
+            settings.data_dir, engines, workers=1, finish_batch_on_interrupt=True
+        )
+        tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+        try:
+            return materialize(
+                ASSETS,
+                instance=instance,
+                resources=resources,
+                selection=[table],
+                tags=tags,
+                raise_on_error=False,
+            ).success
+        finally:
+            STOP.clear()
+
+    assert not sweep(stop_after_first=True)
+    assert swept == keys[:1]  # the second GIF never started
+    first = _rows(settings.db_path, table)
+    assert first == [(keys[0], lossy, 64, 1.0, "ok") for lossy in (0, 80)]
+    assert instance.get_materialized_partitions(AssetKey(table)) == set()
+
+    swept.clear()
+    assert sweep(stop_after_first=False)
+    assert swept == keys[1:]  # nothing rendered again for the finished GIF
+    rows = _rows(settings.db_path, table)
+    assert rows == sorted(first + [(keys[1], lossy, 64, 1.0, "ok") for lossy in (0, 80)])
+    assert instance.get_materialized_partitions(AssetKey(table)) == set(keys)
