@@ -27,10 +27,12 @@ from giflab_assets.compression.assets import asset_name, incomplete_gifs
 from giflab_assets.definitions import ASSETS, build_resources
 from giflab_assets.features.assets import incomplete_features
 from giflab_assets.ingest.assets import QUARANTINED_KEY
+from giflab_assets.instance_storage import EVENT_BATCH_SIZE
 from giflab_assets.partitions import gifs_partitions
 from resources import ClipResource, EnginesResource
 
 PID_TAG, HOST_TAG = "giflab/pid", "giflab/host"
+EVENT_BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"  # read by Dagster at each event
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 # 4 GIFs per sweep run cost 54 runs and 37-40 s for 200 tiny GIFs (one render each, -j 2);
 # 16, 32 and 64 per run all took 23-27 s (17, 11 and 4 runs): beyond ~16 the runs' cost is noise.
@@ -63,7 +65,8 @@ LEGACY_YAML = "telemetry:\n  enabled: false\n"  # what GifLab wrote before the m
 def instance_yaml(postgres: bool) -> str:
     """The ``dagster.yaml`` GifLab writes: telemetry off (there is no network to send it to),
     and instance storage (runs, events, schedules) in PostgreSQL when ``postgres``; the URL is
-    read from ``$GIFLAB_DAGSTER_POSTGRES_URL`` by Dagster itself, so no password is written."""
+    read from ``$GIFLAB_DAGSTER_POSTGRES_URL`` by Dagster itself, so no password is written.
+    Otherwise Dagster's SQLite storage, with batched asset events (``instance_storage``)."""
     lines = [
         f"{MANAGED_MARKER} (giflab_assets.runner.open_instance) and rewritten to match",
         f"# ${POSTGRES_URL_ENV} on each CLI start; delete these two lines to keep your own edits.",
@@ -78,6 +81,16 @@ def instance_yaml(postgres: bool) -> str:
             "  postgres:",
             "    postgres_url:",
             f"      env: {POSTGRES_URL_ENV}",
+        ]
+    else:  # Dagster's SQLite files and layout; batches of asset events in one transaction
+        lines += [
+            "storage:",
+            "  custom:",
+            "    module: giflab_assets.instance_storage",
+            "    class: GifLabSqliteStorage",
+            "    config:",
+            "      base_dir:",
+            "        env: DAGSTER_HOME",
         ]
     return "\n".join(lines) + "\n"
 
@@ -111,6 +124,8 @@ def open_instance(dagster_home: Path) -> DagsterInstance:
     if managed and current != wanted:
         config.write_text(wanted)
     os.environ["DAGSTER_HOME"] = str(dagster_home)
+    if managed and not url:  # this process's runs hand their bursts of asset events over at once
+        os.environ.setdefault(EVENT_BATCH_ENV, str(EVENT_BATCH_SIZE))
     return DagsterInstance.get()
 
 

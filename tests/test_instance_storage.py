@@ -1,0 +1,78 @@
+"""The instance storage GifLab configures: Dagster's SQLite files, asset events in batches."""
+
+from __future__ import annotations
+
+from dagster import (
+    AssetKey,
+    BackfillPolicy,
+    DagsterEventType,
+    DagsterInstance,
+    DynamicPartitionsDefinition,
+    EventRecordsFilter,
+    asset,
+    materialize,
+)
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from giflab_assets.instance_storage import BatchingSqliteEventLogStorage
+from giflab_assets.runner import EVENT_BATCH_ENV, open_instance
+
+parts = DynamicPartitionsDefinition(name="parts")
+KEYS = [f"k{i:03d}" for i in range(30)]
+
+
+@asset(partitions_def=parts, backfill_policy=BackfillPolicy.single_run())
+def ranged(context) -> None:
+    """A no-op over a partition range: what a GifLab batch run records, without the work."""
+
+
+def _range_run(instance: DagsterInstance) -> dict:
+    """Materialise ``ranged`` over KEYS in one run; what the instance then says about it."""
+    instance.add_dynamic_partitions("parts", KEYS)
+    tags = {ASSET_PARTITION_RANGE_START_TAG: KEYS[0], ASSET_PARTITION_RANGE_END_TAG: KEYS[-1]}
+    assert materialize([ranged], instance=instance, tags=tags).success
+    key = AssetKey("ranged")
+
+    planned = instance.get_event_records(
+        EventRecordsFilter(DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=key)
+    )
+    done = instance.fetch_materializations(key, limit=1000).records
+    return {
+        "materialized": sorted(instance.get_materialized_partitions(key)),
+        "planned": sorted(r.event_log_entry.dagster_event.partition for r in planned),
+        "materializations": sorted(r.partition_key for r in done),
+        "latest": instance.get_latest_materialization_event(key) is not None,
+    }
+
+
+def test_a_range_run_records_the_same_in_batches_as_event_by_event(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))  # both restored afterwards
+    monkeypatch.setenv(EVENT_BATCH_ENV, "500")
+    batches: list[int] = []
+    store_batch = BatchingSqliteEventLogStorage.store_event_batch
+
+    def spy(self, events):
+        batches.append(len(events))
+        store_batch(self, events)
+
+    monkeypatch.setattr(BatchingSqliteEventLogStorage, "store_event_batch", spy)
+    with open_instance(tmp_path / "ours") as instance:
+        assert isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage)
+        ours = _range_run(instance)
+    assert batches == [len(KEYS), len(KEYS)]  # planned at run creation, then materialised
+
+    monkeypatch.delenv(EVENT_BATCH_ENV)
+    (tmp_path / "plain").mkdir()
+    with DagsterInstance.from_config(str(tmp_path / "plain")) as instance:  # Dagster's defaults
+        assert type(instance.event_log_storage) is not BatchingSqliteEventLogStorage
+        plain = _range_run(instance)
+    assert ours == plain
+    assert ours["materialized"] == ours["planned"] == ours["materializations"] == KEYS
+
+    # The files are Dagster's own: its default SQLite storage reads what ours wrote.
+    (tmp_path / "ours" / "dagster.yaml").unlink()
+    with DagsterInstance.from_config(str(tmp_path / "ours")) as instance:
+        assert sorted(instance.get_materialized_partitions(AssetKey("ranged"))) == KEYS
