@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 
 import numpy as np
@@ -132,3 +133,42 @@ def test_real_model_gives_a_clear_winner():
     scores = ClipScorer().score([image] * 4)
     assert max(scores, key=scores.get) == "clip_pixel_art"
     assert scores["clip_pixel_art"] > 0.5
+
+
+def test_weights_lookup_reads_open_clip_tables_without_importing_torch(tmp_path):
+    """``clip_plan`` runs in the parent of every features step: looking for weights must not cost
+    torch's import. A checkpoint placed where the Hugging Face cache keeps it is found."""
+    import subprocess
+    import sys
+
+    from open_clip.pretrained import get_pretrained_cfg
+
+    repo, _ = os.path.split(get_pretrained_cfg(DEFAULT_MODEL, DEFAULT_PRETRAINED)["hf_hub"])
+    home = tmp_path / f"models--{repo.replace('/', '--')}"
+    snapshot = home / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "open_clip_model.safetensors").write_bytes(b"weights")
+    (home / "refs").mkdir()
+    (home / "refs" / "main").write_text("0" * 40)
+    code = (
+        "import sys\n"
+        "from giflab.features.clip import cached_weights_file\n"
+        f"print(cached_weights_file({DEFAULT_MODEL!r}, {DEFAULT_PRETRAINED!r}, {str(tmp_path)!r}))\n"
+        "print('torch' in sys.modules, 'open_clip' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    found, imported = out.stdout.splitlines()
+    assert found == str(snapshot / "open_clip_model.safetensors")
+    assert imported == "False False"
+
+
+@pytest.mark.parametrize(
+    ("model", "tag"), [(DEFAULT_MODEL, DEFAULT_PRETRAINED), ("ViT-B-32", "openai"), ("RN50", "x")]
+)
+def test_the_light_table_is_open_clips_own(model, tag):
+    from open_clip.pretrained import get_pretrained_cfg
+
+    from giflab.features.clip import _light_pretrained_module
+
+    light = _light_pretrained_module()
+    assert light.get_pretrained_cfg(model, tag) == get_pretrained_cfg(model, tag)

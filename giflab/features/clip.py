@@ -9,9 +9,13 @@ raises ``ClipUnavailable`` at once, and callers store the six scores as NULL wit
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -80,6 +84,45 @@ class ClipUnavailable(GifLabError):
         super().__init__(f"clip: unavailable: {reason}")
 
 
+_LIGHT_PACKAGE = "_giflab_open_clip_tables"
+
+
+def _pretrained_module() -> ModuleType:
+    """``open_clip.pretrained``: the real module when open_clip is already imported, else the
+    same file loaded without torch (``_light_pretrained_module``)."""
+    if "open_clip" in sys.modules:
+        from open_clip import pretrained
+
+        return pretrained
+    try:
+        return _light_pretrained_module()
+    except Exception:  # a future open_clip whose table needs more: pay for the full import
+        from open_clip import pretrained
+
+        return pretrained
+
+
+def _light_pretrained_module() -> ModuleType:
+    """``open_clip.pretrained`` (the table of pretrained tags, file names and hub ids) without
+    ``open_clip/__init__``, which imports torch and every model (~2-5 s): the file and the two
+    it imports (``constants``, ``version``) are plain Python, so they are loaded as submodules
+    of a stand-in package. Its optional ``import safetensors.torch`` (which imports torch) is
+    made to fail meanwhile: the table does not need it."""
+    block = "safetensors.torch" not in sys.modules
+    try:
+        if block:
+            sys.modules["safetensors.torch"] = None  # type: ignore[assignment]
+        if _LIGHT_PACKAGE not in sys.modules:
+            spec = importlib.util.find_spec("open_clip")  # locates it, runs nothing
+            package = ModuleType(_LIGHT_PACKAGE)
+            package.__path__ = list(spec.submodule_search_locations or [])
+            sys.modules[_LIGHT_PACKAGE] = package
+        return importlib.import_module(f"{_LIGHT_PACKAGE}.pretrained")
+    finally:
+        if block:
+            sys.modules.pop("safetensors.torch", None)
+
+
 def cached_weights_file(model_name: str, pretrained: str, cache_dir: str | None) -> Path | None:
     """The local file holding ``pretrained`` weights for ``model_name``, or None if not cached.
 
@@ -87,9 +130,7 @@ def cached_weights_file(model_name: str, pretrained: str, cache_dir: str | None)
     (``open_clip_model.safetensors`` then ``open_clip_pytorch_model.bin``) and open_clip's URL
     cache (``cache_dir`` or ``~/.cache/clip``).
     """
-    from open_clip.pretrained import get_pretrained_cfg
-
-    cfg = get_pretrained_cfg(model_name, pretrained)
+    cfg = _pretrained_module().get_pretrained_cfg(model_name, pretrained)
     if not cfg:
         return None
     if cfg.get("file") and Path(cfg["file"]).is_file():
