@@ -44,6 +44,13 @@ class MapResult:
     results: dict[int, Any] = field(default_factory=dict)
     errors: dict[int, BaseException] = field(default_factory=dict)
     interrupted: bool = False
+    # Called in the parent as each task succeeds, with its index and result (``map_tasks``).
+    on_result: Callable[[int, Any], None] | None = field(default=None, repr=False)
+
+    def _succeeded(self, i: int, value: Any) -> None:
+        self.results[i] = value
+        if self.on_result is not None:
+            self.on_result(i, value)
 
     def unfinished(self, n: int) -> list[int]:
         """Indices in ``range(n)`` that neither succeeded nor failed."""
@@ -188,22 +195,25 @@ def map_tasks(
     initializer: Callable[..., None] | None = None,
     initargs: Iterable[Any] = (),
     finish_all: bool = False,
+    on_result: Callable[[int, Any], None] | None = None,
 ) -> MapResult:
     """Call ``fn(item)`` for each item on ``workers`` processes (inline when 1).
 
     Exceptions are collected per item, never raised. Ctrl-C (or ``STOP``) ends submission early
     and the tasks already running finish; with ``finish_all`` every item still runs (the caller
     stops after this batch instead). Inside ``shared_pool`` of ``workers``, its pool is used.
+    ``on_result(index, result)`` runs in this process as each task succeeds (e.g. to store its
+    rows at once); an exception from it is raised, not collected.
     """
     if _total_hook is not None:
         _total_hook(len(items))
     with stop_on_sigint(STOP):
         stop = threading.Event() if finish_all else STOP
-        return _map_tasks(fn, items, workers, initializer, tuple(initargs), stop)
+        return _map_tasks(fn, items, workers, initializer, tuple(initargs), stop, on_result)
 
 
-def _map_tasks(fn, items, workers, initializer, initargs, stop) -> MapResult:
-    out = MapResult()
+def _map_tasks(fn, items, workers, initializer, initargs, stop, on_result=None) -> MapResult:
+    out = MapResult(on_result=on_result)
     if workers <= 1 or len(items) <= 1:
         if initializer is not None:
             initializer(*initargs)
@@ -212,9 +222,11 @@ def _map_tasks(fn, items, workers, initializer, initargs, stop) -> MapResult:
                 out.interrupted = True
                 break
             try:
-                out.results[i] = fn(item)
+                value = fn(item)
             except Exception as e:
                 out.errors[i] = e
+            else:
+                out._succeeded(i, value)
             _report(1)
         return out
     remaining = list(range(len(items)))
@@ -295,12 +307,14 @@ def _drain(pool, fn, items, indices, workers, stop, out) -> list[int]:
             for f in done:
                 i = pending.pop(f)
                 try:
-                    out.results[i] = f.result()
+                    value = f.result()
                 except BrokenProcessPool:
                     pending[f] = i
                     raise
                 except Exception as e:
                     out.errors[i] = e
+                else:
+                    out._succeeded(i, value)
                 _report(1)
     except BrokenProcessPool:
         return sorted(pending.values())

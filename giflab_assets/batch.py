@@ -17,15 +17,16 @@ def run_per_gif(
     *,
     initializer: Callable[..., None] | None = None,
     initargs: tuple = (),
-    save_finished: Callable[[MapResult], int] | None = None,
+    save_each: Callable[[int, Any], None] | None = None,
 ) -> MapResult:
     """Run ``fn`` over ``items`` on the resource's workers; fail the step if interrupted.
 
-    A partition is only ever marked materialised with its rows. Interrupted, a step with
-    ``save_finished`` hands it the finished work (it stores those rows and returns how many GIFs
-    it saved), then fails: only the active tasks finish after Ctrl-C, and the next run redoes
-    none of the saved work. A step without saves nothing (the CLI instead lets its batch finish,
-    ``finish_batch_on_interrupt``, then stops launching runs).
+    A partition is only ever marked materialised with its rows. A step with ``save_each`` has
+    it store each item's result as soon as it arrives (``save_partitions``), without marking
+    anything materialised: a SIGKILL, a failing item or Ctrl-C then loses no finished work, and
+    interrupted, only the active tasks finish before the step fails; the next run redoes none
+    of the saved work. A step without it saves nothing when interrupted (the CLI instead lets
+    its batch finish, ``finish_batch_on_interrupt``, then stops launching runs).
     """
     done = map_tasks(
         fn,
@@ -33,13 +34,14 @@ def run_per_gif(
         workers=giflab.workers,
         initializer=initializer,
         initargs=initargs,
-        finish_all=giflab.finish_batch_on_interrupt and save_finished is None,
+        finish_all=giflab.finish_batch_on_interrupt and save_each is None,
+        on_result=save_each,
     )
     unfinished = done.unfinished(len(items))
     if unfinished:
         saved = "nothing saved"
-        if save_finished is not None:
-            saved = f"{save_finished(done)} finished GIFs saved, their partitions left to redo"
+        if save_each is not None:
+            saved = f"{len(done.results)} finished GIFs saved, their partitions left to redo"
         raise Failure(f"interrupted: {len(unfinished)} of {len(items)} GIFs not processed; {saved}")
     return done
 
@@ -48,7 +50,7 @@ def save_partitions(
     context: AssetExecutionContext, rows: Sequence[Record], keys: Sequence[str]
 ) -> None:
     """Write ``rows`` for ``keys`` of the step's asset as its IO manager writes an output, but
-    without materialising them in Dagster: for a step about to fail after part of its work."""
+    without materialising them in Dagster: work kept before the step itself ends (or fails)."""
     io_manager = getattr(
         context.resources, context.assets_def.get_io_manager_key_for_asset_key(context.asset_key)
     )

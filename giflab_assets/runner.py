@@ -214,9 +214,10 @@ def plan_pipeline(
     Metadata and features of the same GIFs share runs (features wait for metadata in the run).
 
     Sweeps run in batches of at most ``16 x workers`` GIFs: big enough that a run's fixed costs
-    and its steps' tails (one GIF's sweep) are small beside its work, small enough that a
-    SIGKILL loses little. (After Ctrl-C only the active sweeps finish: the step saves the GIFs
-    done and fails, so their partitions are redone next time, with nothing left to render.)
+    and its steps' tails (one GIF's sweep) are small beside its work. Each GIF's rows are stored
+    as its sweep finishes, so a SIGKILL loses only the active sweeps; after Ctrl-C only those
+    finish and the step fails, so its partitions are planned again, with nothing left to render
+    for the finished GIFs.
     """
     engine_of, unavailable = {}, {}
     for name in engines.engines:

@@ -20,8 +20,8 @@ class GifLabResource(ConfigurableResource):
     max_frames: int = 20_000
     # After Ctrl-C the CLI lets the running batch finish and then stops launching runs; runs
     # launched from Dagster stop submitting at once and fail the step, so no partition is ever
-    # marked done without its rows. Steps that save their finished GIFs before failing (the
-    # sweeps, ``run_per_gif(save_finished=...)``) stop submitting at once either way.
+    # marked done without its rows. Steps that store each GIF's rows as it finishes (the
+    # sweeps, ``run_per_gif(save_each=...)``) stop submitting at once either way.
     finish_batch_on_interrupt: bool = False
 
     def settings(self) -> Settings:

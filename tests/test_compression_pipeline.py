@@ -311,3 +311,47 @@ def test_an_interrupted_sweep_saves_its_finished_gifs_and_a_resume_renders_nothi
     rows = _rows(settings.db_path, table)
     assert rows == sorted(first + [(keys[1], lossy, 64, 1.0, "ok") for lossy in (0, 80)])
     assert instance.get_materialized_partitions(AssetKey(table)) == set(keys)
+
+
+def test_each_gifs_renders_are_stored_as_its_sweep_finishes(tmp_path, monkeypatch):
+    """A GIF's rows reach the database when its sweep ends, not when the step does: a SIGKILL
+    or a failing GIF later in the batch loses no finished work (the partition stays
+    unmaterialised, and the next run renders nothing more for it)."""
+    from dagster import AssetKey, materialize
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    import giflab_assets.compression.assets as compression
+    from giflab_assets.definitions import ASSETS, build_resources
+    from resources import EnginesResource
+
+    settings, instance, keys = _registered(tmp_path)
+    table = "compression_runs_gifsicle"
+    engines = EnginesResource(engines=["gifsicle"], lossy=[0, 80], colors=[64], frame_keep=[1.0])
+    real = compression.sweep_gif
+    seen_before_second: list = []
+
+    def sweep_gif(task):
+        if task.sha256 == keys[1]:  # what a kill at this point would leave behind
+            seen_before_second.extend(_rows(settings.db_path, table))
+            raise OSError("disk gone")
+        return real(task)
+
+    monkeypatch.setattr(compression, "sweep_gif", sweep_gif)
+    resources = build_resources(settings.data_dir, engines, workers=1)
+    tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+    result = materialize(
+        ASSETS,
+        instance=instance,
+        resources=resources,
+        selection=[table],
+        tags=tags,
+        raise_on_error=False,
+    )
+    assert not result.success
+    finished = [(keys[0], lossy, 64, 1.0, "ok") for lossy in (0, 80)]
+    assert seen_before_second == finished
+    assert _rows(settings.db_path, table) == finished
+    assert instance.get_materialized_partitions(AssetKey(table)) == set()

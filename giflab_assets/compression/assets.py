@@ -3,8 +3,8 @@
 Per-engine assets rather than GIF x engine multi-partitions: Dagster advises about 100 000
 partitions per asset, GIF x 7 engines would pass that at ~14 000 GIFs, and per-engine assets show
 each engine's lineage (a new engine is a new asset). Only variants missing from the database are
-rendered; the partition's existing rows are kept. Interrupted, a step saves the rows of the GIFs
-whose sweep finished before failing, so the next run renders nothing more for them.
+rendered; the partition's existing rows are kept. Each GIF's rows are stored as its sweep
+finishes, so a kill, a failure or Ctrl-C later in the step loses no finished sweep.
 """
 
 import shutil
@@ -16,7 +16,6 @@ from giflab.db import open_db
 from giflab.engines import DEFAULT_ENGINES, Variant
 from giflab.engines.registry import all_engine_classes
 from giflab.ingest import files_for_gif
-from giflab.parallel import MapResult
 from giflab.schemas import CompressionRunV1
 from giflab.scratch import owned_dir, remove_stale
 from giflab_assets.batch import run_per_gif, save_partitions
@@ -103,14 +102,12 @@ def build_compression_asset(engine: str) -> AssetsDefinition:
                         )
                     )
 
-        def save_finished(done: MapResult) -> int:
-            finished = [tasks[i].sha256 for i in done.results]
-            rows = [r for i in done.results for r in stored[tasks[i].sha256] + done.results[i]]
-            save_partitions(context, rows, finished)
-            return len(finished)
+        def save_gif(i: int, rows: list[CompressionRunV1]) -> None:
+            key = tasks[i].sha256
+            save_partitions(context, stored[key] + rows, [key])
 
         try:
-            done = run_per_gif(giflab, sweep_gif, tasks, save_finished=save_finished)
+            done = run_per_gif(giflab, sweep_gif, tasks, save_each=save_gif)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         new = [row for i in sorted(done.results) for row in done.results[i]]
