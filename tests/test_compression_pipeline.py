@@ -256,15 +256,10 @@ def test_an_interrupted_sweep_saves_its_finished_gifs_and_a_resume_renders_nothi
 ):
     """Ctrl-C after the first GIF's sweep: its rows are stored but its partition is not marked
     materialised; the next run plans it again and renders only the GIF that was not done."""
-    from dagster import AssetKey, materialize
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-    )
+    from dagster import AssetKey
 
     import giflab_assets.compression.assets as compression
     from giflab.parallel import STOP
-    from giflab_assets.definitions import ASSETS, build_resources
     from resources import EnginesResource
 
     settings, instance, keys = _registered(tmp_path)
@@ -283,19 +278,8 @@ def test_an_interrupted_sweep_saves_its_finished_gifs_and_a_resume_renders_nothi
 
         monkeypatch.setattr(compression, "sweep_gif", sweep_gif)
         # finish_batch_on_interrupt as under the CLI: a sweep still stops after its active GIF.
-        resources = build_resources(
-            settings.data_dir, engines, workers=1, finish_batch_on_interrupt=True
-        )
-        tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
         try:
-            return materialize(
-                ASSETS,
-                instance=instance,
-                resources=resources,
-                selection=[table],
-                tags=tags,
-                raise_on_error=False,
-            ).success
+            return _sweep_range(settings, instance, engines, keys, finish_batch_on_interrupt=True)
         finally:
             STOP.clear()
 
@@ -317,14 +301,9 @@ def test_each_gifs_renders_are_stored_as_its_sweep_finishes(tmp_path, monkeypatc
     """A GIF's rows reach the database when its sweep ends, not when the step does: a SIGKILL
     or a failing GIF later in the batch loses no finished work (the partition stays
     unmaterialised, and the next run renders nothing more for it)."""
-    from dagster import AssetKey, materialize
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-    )
+    from dagster import AssetKey
 
     import giflab_assets.compression.assets as compression
-    from giflab_assets.definitions import ASSETS, build_resources
     from resources import EnginesResource
 
     settings, instance, keys = _registered(tmp_path)
@@ -340,18 +319,31 @@ def test_each_gifs_renders_are_stored_as_its_sweep_finishes(tmp_path, monkeypatc
         return real(task)
 
     monkeypatch.setattr(compression, "sweep_gif", sweep_gif)
-    resources = build_resources(settings.data_dir, engines, workers=1)
-    tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
-    result = materialize(
-        ASSETS,
-        instance=instance,
-        resources=resources,
-        selection=[table],
-        tags=tags,
-        raise_on_error=False,
-    )
-    assert not result.success
+    assert not _sweep_range(settings, instance, engines, keys)
     finished = [(keys[0], lossy, 64, 1.0, "ok") for lossy in (0, 80)]
     assert seen_before_second == finished
     assert _rows(settings.db_path, table) == finished
     assert instance.get_materialized_partitions(AssetKey(table)) == set()
+
+
+def _sweep_range(settings, instance, engines, keys, **resource_options) -> bool:
+    """Materialise the gifsicle sweep over ``keys`` as one range run (workers=1, inline, so a
+    patched ``sweep_gif`` is seen); whether the run succeeded."""
+    from dagster import materialize
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    from giflab_assets.definitions import ASSETS, build_resources
+
+    resources = build_resources(settings.data_dir, engines, workers=1, **resource_options)
+    tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+    return materialize(
+        ASSETS,
+        instance=instance,
+        resources=resources,
+        selection=["compression_runs_gifsicle"],
+        tags=tags,
+        raise_on_error=False,
+    ).success
