@@ -371,12 +371,15 @@ def _state_locations(settings: Settings, mlflow_uri: str | None = None) -> list[
 
 
 def _without_password(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (doctor output gets pasted into issues)."""
-    scheme, sep, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if sep and at and ":" in creds:
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
-    return url
+    """``url`` with any password replaced by ``***`` (doctor output gets pasted into issues);
+    SQLAlchemy's own rendering, as Dagster parses the URL with it."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not a URL Dagster could use: shown without its userinfo
+        return url.rpartition("@")[2]
 
 
 def _present(path: Path, absent: str, present: str = "present") -> str:

@@ -266,8 +266,8 @@ def execute(
     """Run ``steps`` in order on ``instance``.
 
     After Ctrl-C (``giflab.parallel.STOP``) the running step's active work finishes and is saved
-    (a metadata or features step finishes its batch), and no further run starts. The steps share one pool of ``workers`` processes (``shared_pool``),
-    shut down on return.
+    (a metadata or features step finishes its batch), and no further run starts. The steps
+    share one pool of ``workers`` processes (``shared_pool``), shut down on return.
     """
     logging.getLogger("dagster").setLevel(logging.ERROR)
     resources = build_resources(
