@@ -8,6 +8,8 @@ split against the naive baseline, logs each engine's run to MLflow, registers th
 same test rows. Domain logic: ``giflab.prediction`` (docs/models.md).
 """
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from dagster import (
@@ -22,20 +24,14 @@ from dagster import (
     asset,
 )
 
-from giflab.dataset import load_scaler
 from giflab.dataset.columns import MODEL_INPUTS, TARGET
-from giflab.prediction.config import TrainConfig
-from giflab.prediction.evaluate import evaluate
-from giflab.prediction.export import export_models, training_clip_models
-from giflab.prediction.load import load_models
-from giflab.prediction.plots import curves_png, error_by_level_png, importance_png
-from giflab.prediction.registry import publish_curve_model
-from giflab.prediction.tracking import log_training_run
-from giflab.prediction.train import abs_pct_errors, train_all
 from giflab_assets.dataset.assets import feature_scaler
 from giflab_assets.owners import OWNERS
 from giflab_assets.plots import markdown_table, png_markdown, write_png
 from resources import GifLabResource, MlflowResource
+
+if TYPE_CHECKING:
+    from giflab.prediction.config import TrainConfig
 
 BEATS_BASELINE_CHECK = "model_beats_baseline"
 
@@ -49,8 +45,10 @@ class CurveModelsConfig(Config):
     n_estimators: int = 2000
     early_stopping_rounds: int = 50
 
-    def train_config(self) -> TrainConfig:
+    def train_config(self) -> "TrainConfig":
         """The domain ``TrainConfig`` for this run."""
+        from giflab.prediction.config import TrainConfig
+
         return TrainConfig(**self.model_dump())
 
 
@@ -67,6 +65,12 @@ def curve_models(
 ) -> MaterializeResult:
     """Per-engine XGBoost models of the size curve (log size ratio from the GIF's features and
     the variant, monotone in lossy), exported to ``models/`` with a model card of sha256s."""
+    # Training's libraries (scikit-learn, XGBoost) load here, not when the definitions are
+    # imported: `giflab run`, the sensor and the UI's code server start without them.
+    from giflab.dataset import load_scaler
+    from giflab.prediction.export import export_models, training_clip_models
+    from giflab.prediction.train import train_all
+
     models_dir = giflab.settings().models_dir
     scaler = load_scaler(models_dir / "scaler.pkl")
     trained = train_all(training_table, scaler, config.train_config())
@@ -115,6 +119,8 @@ def curve_models(
 
 def median_ape(truth: np.ndarray, predicted: np.ndarray) -> float:
     """Median absolute % error (the promotion score: lower is better); NaN without rows."""
+    from giflab.prediction.train import abs_pct_errors
+
     errors = abs_pct_errors(truth, predicted)
     return float(np.median(errors)) if len(errors) else float("nan")
 
@@ -142,6 +148,12 @@ def model_evaluation(
 ):
     """Test-split errors per engine and lossy level (model vs naive baseline), target-size hit
     rate and plots; each engine's run logged to MLflow and its model registered there."""
+    from giflab.prediction.evaluate import evaluate
+    from giflab.prediction.load import load_models
+    from giflab.prediction.plots import curves_png, error_by_level_png, importance_png
+    from giflab.prediction.registry import publish_curve_model
+    from giflab.prediction.tracking import log_training_run
+
     settings = giflab.settings()
     models = load_models(settings.models_dir)  # sha256-verified before unpickling
     table = training_table
