@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ __all__ = [
     "DEFAULT_FRAME_KEEP",
     "DEFAULT_LOSSY",
     "SweepTask",
+    "longest_first",
     "sweep_gif",
     "variant_matrix",
 ]
@@ -56,6 +58,16 @@ class SweepTask:
     max_metric_frames: int | None = DEFAULT_MAX_FRAMES
     # Memory for the source's prepared metric pyramids (see giflab.metrics.source).
     metric_cache_bytes: int = DEFAULT_CACHE_BYTES
+
+
+def longest_first(tasks: Sequence[SweepTask], pixels: Mapping[str, int]) -> list[SweepTask]:
+    """``tasks`` by expected cost, largest first: ``pixels`` (width x height x frames of each
+    GIF, by sha256; unknown counts as 0) times the variants to render.
+
+    Longest-processing-time-first order: the last tasks to start are the small ones, so at the
+    end of a batch no worker waits long for another's one big sweep. Ties keep their order.
+    """
+    return sorted(tasks, key=lambda t: pixels.get(t.sha256, 0) * len(t.variants), reverse=True)
 
 
 def sweep_gif(task: SweepTask) -> list[CompressionRunV1]:

@@ -3,10 +3,9 @@
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from dagster import AssetExecutionContext, Failure
+from dagster import Failure
 
 from giflab.parallel import MapResult, map_tasks
-from giflab.schemas import Record
 from resources import GifLabResource
 
 
@@ -22,10 +21,10 @@ def run_per_gif(
     """Run ``fn`` over ``items`` on the resource's workers; fail the step if interrupted.
 
     A partition is only ever marked materialised with its rows. A step with ``save_each`` has
-    it store each item's result as soon as it arrives (``save_partitions``), without marking
-    anything materialised: a SIGKILL, a failing item or Ctrl-C then loses no finished work, and
-    interrupted, only the active tasks finish before the step fails; the next run redoes none
-    of the saved work. A step without it saves nothing when interrupted (the CLI instead lets
+    it store each item's result as soon as it arrives (through the IO manager's
+    ``write_partitions``), without marking anything materialised: a SIGKILL, a failing item or
+    Ctrl-C then loses no finished work, and interrupted, only the active tasks finish before
+    the step fails; the next run redoes none of the saved work. A step without it saves nothing when interrupted (the CLI instead lets
     its batch finish, ``finish_batch_on_interrupt``, then stops launching runs).
     """
     done = map_tasks(
@@ -44,15 +43,3 @@ def run_per_gif(
             saved = f"{len(done.results)} finished GIFs saved, their partitions left to redo"
         raise Failure(f"interrupted: {len(unfinished)} of {len(items)} GIFs not processed; {saved}")
     return done
-
-
-def save_partitions(
-    context: AssetExecutionContext, rows: Sequence[Record], keys: Sequence[str]
-) -> None:
-    """Write ``rows`` for ``keys`` of the step's asset as its IO manager writes an output, but
-    without materialising them in Dagster: work kept before the step itself ends (or fails)."""
-    io_manager = getattr(
-        context.resources, context.assets_def.get_io_manager_key_for_asset_key(context.asset_key)
-    )
-    column = context.assets_def.metadata_by_key[context.asset_key].get("partition_expr")
-    io_manager.write_partitions(context.asset_key.path[-1], rows, column, keys)

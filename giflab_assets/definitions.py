@@ -7,7 +7,7 @@ import os
 from dagster import Definitions, ExecutorDefinition, multiprocess_executor
 
 from giflab.config import default_data_dir
-from giflab_assets.compression.assets import COMPRESSION_ASSETS
+from giflab_assets.compression.assets import compression_runs
 from giflab_assets.dataset.assets import (
     correlation_report,
     dataset_export,
@@ -22,7 +22,7 @@ from giflab_assets.models.assets import curve_models, model_evaluation
 from io_managers import SqliteIOManager
 from resources import ClipResource, EnginesResource, GifLabResource, MlflowResource
 
-PER_GIF_ASSETS = [gif_metadata, gif_features, *COMPRESSION_ASSETS]
+PER_GIF_ASSETS = [gif_metadata, gif_features, compression_runs]
 DATASET_ASSETS = [
     training_table,
     feature_scaler,

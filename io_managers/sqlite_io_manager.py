@@ -201,7 +201,7 @@ class SqliteIOManager(ConfigurableIOManager):
         keys: Sequence[str] | None,
     ) -> int:
         """Replace ``table``'s rows for ``keys`` with ``rows``, as an output is written; also
-        for a step that stores each partition as its work finishes (``save_partitions``)."""
+        for a step that stores each partition as its work finishes (``compression_runs``)."""
         return write_rows(self.db_path, table, rows, partition_column, keys)
 
     def load_input(self, context: InputContext) -> pd.DataFrame:

@@ -347,3 +347,64 @@ def _sweep_range(settings, instance, engines, keys, **resource_options) -> bool:
         tags=tags,
         raise_on_error=False,
     ).success
+
+
+def test_biggest_sweeps_start_first():
+    """Longest-processing-time order: pixels x variants, largest first, ties in given order."""
+    from giflab.compression import SweepTask, longest_first
+    from giflab.engines import EngineConfig, Variant
+
+    def task(sha: str, n: int) -> SweepTask:
+        return SweepTask(
+            sha, f"{sha}.gif", "gifsicle", EngineConfig(), (Variant(0, 256, 1.0),) * n, ""
+        )
+
+    tasks = [task("a", 2), task("b", 1), task("c", 2), task("unknown", 9), task("d", 1)]
+    pixels = {"a": 100, "b": 1000, "c": 100, "d": 10}
+    order = [(t.sha256, len(t.variants)) for t in longest_first(tasks, pixels)]
+    assert order == [("b", 1), ("a", 2), ("c", 2), ("d", 1), ("unknown", 9)]
+
+
+def test_engines_share_one_step_and_an_unavailable_one_fails_only_itself(tmp_path):
+    """One range run of three engines is one step over one pool; the available engines'
+    partitions are materialised with their rows, the missing binary fails the step by name."""
+    from dagster import AssetKey, DagsterEventType, materialize
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    from giflab_assets.definitions import ASSETS, build_resources
+    from resources import EnginesResource
+
+    settings, instance, keys = _registered(tmp_path)
+    engines = EnginesResource(
+        engines=["gifsicle", "ffmpeg", "animately-standard"],
+        binaries={"animately": str(tmp_path / "no-such-animately")},
+        lossy=[0, 60],
+        colors=[64],
+        frame_keep=[1.0],
+    )
+    tables = [
+        "compression_runs_gifsicle",
+        "compression_runs_ffmpeg",
+        "compression_runs_animately_standard",
+    ]
+    result = materialize(
+        ASSETS,
+        instance=instance,
+        resources=build_resources(settings.data_dir, engines, workers=2),
+        selection=["gif_metadata", *tables],
+        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+        raise_on_error=False,
+    )
+    assert not result.success
+    steps = {e.step_key for e in result.all_events if e.event_type == DagsterEventType.STEP_START}
+    assert steps == {"gif_metadata", "compression_runs"}
+    (failure,) = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    assert "animately-standard unavailable" in failure.event_specific_data.error.message
+    for table in tables[:2]:
+        assert instance.get_materialized_partitions(AssetKey(table)) == set(keys)
+        rows = _rows(settings.db_path, table)
+        assert [r[1:] for r in rows] == [(0, 64, 1.0, "ok"), (60, 64, 1.0, "ok")] * len(SMALL)
+    assert instance.get_materialized_partitions(AssetKey(tables[2])) == set()

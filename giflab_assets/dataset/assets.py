@@ -22,7 +22,7 @@ from giflab import dataset
 from giflab.dataset.columns import GIF_FEATURES
 from giflab.features import CLIP_FEATURES
 from giflab.schemas import MetricRecordV1
-from giflab_assets.compression.assets import COMPRESSION_ASSETS
+from giflab_assets.compression.assets import compression_runs
 from giflab_assets.features.assets import gif_features
 from giflab_assets.ingest.assets import gif_metadata
 from giflab_assets.owners import OWNERS
@@ -36,7 +36,7 @@ SCHEMA_CHECK = "rows_match_metric_record_v1"
 
 @asset(
     owners=OWNERS,
-    deps=[gif_metadata, gif_features, *COMPRESSION_ASSETS],
+    deps=[gif_metadata, gif_features, *compression_runs.keys],
     io_manager_key="sqlite_io_manager",
     group_name="dataset",
     kinds={"pandas", "sqlite"},
