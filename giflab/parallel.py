@@ -194,22 +194,19 @@ def map_tasks(
     workers: int = 1,
     initializer: Callable[..., None] | None = None,
     initargs: Iterable[Any] = (),
-    finish_all: bool = False,
     on_result: Callable[[int, Any], None] | None = None,
 ) -> MapResult:
     """Call ``fn(item)`` for each item on ``workers`` processes (inline when 1).
 
     Exceptions are collected per item, never raised. Ctrl-C (or ``STOP``) ends submission early
-    and the tasks already running finish; with ``finish_all`` every item still runs (the caller
-    stops after this batch instead). Inside ``shared_pool`` of ``workers``, its pool is used.
+    and the tasks already running finish. Inside ``shared_pool`` of ``workers``, its pool is used.
     ``on_result(index, result)`` runs in this process as each task succeeds (e.g. to store its
     rows at once); an exception from it is raised, not collected.
     """
     if _total_hook is not None:
         _total_hook(len(items))
     with stop_on_sigint(STOP):
-        stop = threading.Event() if finish_all else STOP
-        return _map_tasks(fn, items, workers, initializer, tuple(initargs), stop, on_result)
+        return _map_tasks(fn, items, workers, initializer, tuple(initargs), STOP, on_result)
 
 
 def _map_tasks(fn, items, workers, initializer, initargs, stop, on_result=None) -> MapResult:

@@ -1,12 +1,18 @@
 """Per-GIF work inside one step: a worker pool over the step's partitions, all or nothing."""
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from dagster import Failure
+from dagster import AssetExecutionContext, Failure
 
 from giflab.parallel import MapResult, map_tasks
+from giflab.schemas import Record
+from io_managers import SqliteIOManager
+from io_managers.sqlite_io_manager import read_rows, to_records
 from resources import GifLabResource
+
+PARTITION_COLUMN = "gif_sha"  # every per-GIF table's partition column
+R = TypeVar("R", bound=Record)
 
 
 def run_per_gif(
@@ -16,16 +22,16 @@ def run_per_gif(
     *,
     initializer: Callable[..., None] | None = None,
     initargs: tuple = (),
-    save_each: Callable[[int, Any], None] | None = None,
+    save_each: Callable[[int, Any], None],
 ) -> MapResult:
     """Run ``fn`` over ``items`` on the resource's workers; fail the step if interrupted.
 
-    A partition is only ever marked materialised with its rows. A step with ``save_each`` has
-    it store each item's result as soon as it arrives (through the IO manager's
+    A partition is only ever marked materialised with its rows. ``save_each(index, result)``
+    stores each item's result as soon as it arrives (through the IO manager's
     ``write_partitions``), without marking anything materialised: a SIGKILL, a failing item or
-    Ctrl-C then loses no finished work, and interrupted, only the active tasks finish before
-    the step fails; the next run redoes none of the saved work. A step without it saves nothing when interrupted (the CLI instead lets
-    its batch finish, ``finish_batch_on_interrupt``, then stops launching runs).
+    Ctrl-C then loses no finished work, and interrupted, only the active tasks finish (within
+    one task's time) before the step fails; the next run redoes none of the saved work
+    (``saved_rows``, or the sweeps' missing variants).
     """
     done = map_tasks(
         fn,
@@ -33,13 +39,39 @@ def run_per_gif(
         workers=giflab.workers,
         initializer=initializer,
         initargs=initargs,
-        finish_all=giflab.finish_batch_on_interrupt and save_each is None,
         on_result=save_each,
     )
     unfinished = done.unfinished(len(items))
     if unfinished:
-        saved = "nothing saved"
-        if save_each is not None:
-            saved = f"{len(done.results)} finished GIFs saved, their partitions left to redo"
-        raise Failure(f"interrupted: {len(unfinished)} of {len(items)} GIFs not processed; {saved}")
+        raise Failure(
+            f"interrupted: {len(unfinished)} of {len(items)} GIFs not processed; "
+            f"{len(done.results)} finished GIFs saved, their partitions left to redo"
+        )
     return done
+
+
+def saved_rows(
+    context: AssetExecutionContext,
+    io_manager: SqliteIOManager,
+    model: type[R],
+    keys: Sequence[str],
+) -> dict[str, R]:
+    """The rows of the step's asset already stored for those of ``keys`` that are not
+    materialised: what an interrupted or killed step saved one GIF at a time. A resumed step
+    uses them instead of redoing that work; a materialised partition is always recomputed
+    (re-materialising from the UI means "do it again")."""
+    done = context.instance.get_materialized_partitions(context.asset_key)
+    todo = [k for k in keys if k not in done]
+    if not todo:
+        return {}
+    table = context.asset_key.path[-1]
+    rows = {}
+    for r in to_records(read_rows(io_manager.db_path, table, PARTITION_COLUMN, todo)):
+        r.pop("schema_version", None)
+        rows[r[PARTITION_COLUMN]] = model(**r)
+    return rows
+
+
+def save_row(io_manager: SqliteIOManager, table: str, row: Record) -> None:
+    """Store one GIF's row of ``table`` now (replacing any), without materialising anything."""
+    io_manager.write_partitions(table, [row], PARTITION_COLUMN, [getattr(row, PARTITION_COLUMN)])

@@ -265,14 +265,12 @@ def execute(
 ) -> RunSummary:
     """Run ``steps`` in order on ``instance``.
 
-    After Ctrl-C (``giflab.parallel.STOP``) the running step's active work finishes and is saved
-    (a metadata or features step finishes its batch), and no further run starts. The steps
+    After Ctrl-C (``giflab.parallel.STOP``) the running step's active work finishes and is saved,
+    the step fails, and no further run starts. The steps
     share one pool of ``workers`` processes (``shared_pool``), shut down on return.
     """
     logging.getLogger("dagster").setLevel(logging.ERROR)
-    resources = build_resources(
-        data_dir, engines, clip, workers=workers, finish_batch_on_interrupt=True
-    )
+    resources = build_resources(data_dir, engines, clip, workers=workers)
     summary = RunSummary()
     with shared_pool(workers), sigint_watch() as sigint:
         _execute_steps(instance, steps, resources, summary, sigint, on_step)

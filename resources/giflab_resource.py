@@ -18,11 +18,6 @@ class GifLabResource(ConfigurableResource):
     max_total_pixels: int = 2_000_000_000
     max_frame_pixels: int = 100_000_000
     max_frames: int = 20_000
-    # After Ctrl-C the CLI lets the running batch finish and then stops launching runs; runs
-    # launched from Dagster stop submitting at once and fail the step, so no partition is ever
-    # marked done without its rows. Steps that store each GIF's rows as it finishes (the
-    # sweeps, ``run_per_gif(save_each=...)``) stop submitting at once either way.
-    finish_batch_on_interrupt: bool = False
 
     def settings(self) -> Settings:
         """The domain ``Settings`` for this configuration."""

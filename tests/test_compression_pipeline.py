@@ -277,9 +277,8 @@ def test_an_interrupted_sweep_saves_its_finished_gifs_and_a_resume_renders_nothi
             return rows
 
         monkeypatch.setattr(compression, "sweep_gif", sweep_gif)
-        # finish_batch_on_interrupt as under the CLI: a sweep still stops after its active GIF.
         try:
-            return _sweep_range(settings, instance, engines, keys, finish_batch_on_interrupt=True)
+            return _sweep_range(settings, instance, engines, keys)
         finally:
             STOP.clear()
 

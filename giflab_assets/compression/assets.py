@@ -34,15 +34,13 @@ from giflab.engines.registry import all_engine_classes
 from giflab.ingest import files_for_gif
 from giflab.schemas import CompressionRunV1
 from giflab.scratch import owned_dir, remove_stale
-from giflab_assets.batch import run_per_gif
+from giflab_assets.batch import PARTITION_COLUMN, run_per_gif
 from giflab_assets.ingest.assets import gif_metadata
 from giflab_assets.owners import OWNERS
 from giflab_assets.partitions import gifs_partitions
 from io_managers import SqliteIOManager
 from io_managers.sqlite_io_manager import read_rows, to_records
 from resources import EnginesResource, GifLabResource
-
-PARTITION_COLUMN = "gif_sha"
 
 
 def asset_name(engine: str) -> str:

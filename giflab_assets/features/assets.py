@@ -7,17 +7,20 @@ from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
     Output,
+    ResourceParam,
     asset,
 )
 
 from giflab.db import open_db
 from giflab.features.task import FeaturesTask, clip_plan, features_task, init_worker
 from giflab.ingest import files_for_gif
+from giflab.parallel import MapResult
 from giflab.schemas import GifFeaturesV1
-from giflab_assets.batch import run_per_gif
+from giflab_assets.batch import run_per_gif, save_row, saved_rows
 from giflab_assets.ingest.assets import gif_metadata
 from giflab_assets.owners import OWNERS
 from giflab_assets.partitions import gifs_partitions
+from io_managers import SqliteIOManager
 from resources import ClipResource, GifLabResource
 
 CLIP_CHECK = "clip_scores_present"
@@ -64,27 +67,38 @@ def incomplete_features(db_path, keys: list[str]) -> set[str]:
         )
     ],
 )
-def gif_features(context: AssetExecutionContext, giflab: GifLabResource, clip: ClipResource):
+def gif_features(
+    context: AssetExecutionContext,
+    giflab: GifLabResource,
+    clip: ClipResource,
+    sqlite_io_manager: ResourceParam[SqliteIOManager],
+):
     """Spatial, temporal, compressibility and CLIP content features of each GIF (docs/features.md)."""
     settings = giflab.settings()
     keys = list(context.partition_keys)
     limits = giflab.limits()
+    saved = saved_rows(context, sqlite_io_manager, GifFeaturesV1, keys)
+    for k in incomplete_features(settings.db_path, list(saved)):  # saved by older code
+        del saved[k]
     tasks = []
     with open_db(settings.db_path) as conn:
         for k in keys:
             files = [p for p, _ in files_for_gif(conn, k) if p.is_file()]
-            if files:  # a GIF quarantined since registration has no file left
+            if files and k not in saved:  # a GIF quarantined since registration has no file
                 tasks.append(FeaturesTask(k, str(files[0]), limits))
-    done = run_per_gif(
-        giflab,
-        features_task,
-        tasks,
-        initializer=init_worker,
-        initargs=clip_plan(clip.scorer_config()),
-    )
+    done = MapResult()
+    if tasks:  # no CLIP lookup when a resumed step has nothing left to compute
+        done = run_per_gif(
+            giflab,
+            features_task,
+            tasks,
+            initializer=init_worker,
+            initargs=clip_plan(clip.scorer_config()),
+            save_each=lambda _, row: save_row(sqlite_io_manager, "gif_features", row),
+        )
     for i, err in sorted(done.errors.items()):
         raise RuntimeError(f"{tasks[i].path}: features failed: {err}") from err
-    rows: list[GifFeaturesV1] = [done.results[i] for i in sorted(done.results)]
+    rows = [*saved.values(), *(done.results[i] for i in sorted(done.results))]
     missing = [r for r in rows if r.clip_missing_reason is not None]
     reasons = sorted({r.clip_missing_reason for r in missing})
     yield Output(rows, metadata={"gifs": len(rows), "clip_missing": len(missing)})
