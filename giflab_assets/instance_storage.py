@@ -9,10 +9,15 @@ per shard and the index's bookkeeping (tags, asset table) in the same transactio
 dagster-postgres writes materialisation batches: 200 partitions of a no-op asset 3.4 s -> 0.5 s.
 Everything else — layout under ``base_dir``, schema, reads — is ``DagsterSqliteStorage``'s, so
 ``dagster dev``, the daemon and earlier instances read the same files.
+
+Opening it is serialised across processes by a file lock: Dagster's SQLite storages create
+their files and stamp their migration tables without one, and the CLI, the sensor and the UI
+opening a fresh instance together broke it for good ("alembic_version has more than one head").
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from dagster._core.events import DagsterEventType
@@ -20,6 +25,7 @@ from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
+from filelock import FileLock
 
 # The burst events of a range run; other event types (step, run, check) are stored one by one.
 BATCHED_EVENTS = {
@@ -29,6 +35,7 @@ BATCHED_EVENTS = {
 # Events per batch the CLI asks Dagster for ($DAGSTER_EVENT_BATCH_SIZE): 7 bound values each,
 # well under SQLite's 32 766 per statement.
 EVENT_BATCH_SIZE = 500
+LOCK_NAME = ".giflab-storage.lock"  # in base_dir; held while the storages open (or are created)
 
 
 class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
@@ -58,8 +65,10 @@ class GifLabSqliteStorage(DagsterSqliteStorage):
     """``DagsterSqliteStorage`` (same files under ``base_dir``) with the batching event log."""
 
     def __init__(self, base_dir: str, inst_data=None) -> None:
-        super().__init__(base_dir, inst_data=inst_data)
-        self._event_log_storage = BatchingSqliteEventLogStorage(_event_logs_directory(base_dir))
+        os.makedirs(base_dir, exist_ok=True)
+        with FileLock(os.path.join(base_dir, LOCK_NAME)):
+            super().__init__(base_dir, inst_data=inst_data)
+            self._event_log_storage = BatchingSqliteEventLogStorage(_event_logs_directory(base_dir))
 
     @classmethod
     def from_config_value(cls, inst_data, config_value) -> GifLabSqliteStorage:

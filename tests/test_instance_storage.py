@@ -76,3 +76,50 @@ def test_a_range_run_records_the_same_in_batches_as_event_by_event(tmp_path, mon
     (tmp_path / "ours" / "dagster.yaml").unlink()
     with DagsterInstance.from_config(str(tmp_path / "ours")) as instance:
         assert sorted(instance.get_materialized_partitions(AssetKey("ranged"))) == KEYS
+
+
+OPEN_AT = """
+import sys, time
+from giflab_assets.runner import open_instance
+start = float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))  # every process opens the instance at that moment
+with open_instance(__import__("pathlib").Path(sys.argv[1])) as instance:
+    instance.get_runs(limit=1)
+"""
+
+
+def test_processes_opening_a_new_instance_at_once_all_succeed(tmp_path):
+    """The CLI, the sensor and the UI may open a fresh instance together; Dagster's SQLite
+    storage creates its files unlocked (two processes stamped the schedule store's migration
+    table twice in CI, breaking every later open), so GifLab's storage creates them under a
+    file lock."""
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    home = tmp_path / "dagster_home"
+    start = time.time() + 6  # the interpreters have started and imported by then
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_AT, str(home), str(start)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-2000:]
+    for db in home.rglob("*.db"):
+        with sqlite3.connect(db) as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if "alembic_version" in tables:
+                (n,) = conn.execute("SELECT COUNT(*) FROM alembic_version").fetchone()
+                assert n == 1, db
+    with open_instance(home) as instance:  # and it opens afterwards
+        assert instance.get_runs(limit=1) == []
