@@ -269,9 +269,9 @@ def _materialize(args: argparse.Namespace, settings: Settings) -> int:
     for sha in summary.quarantined:
         print(f"quarantined after ingest: {sha}", file=sys.stderr)
     for run_id in summary.failed:
-        print(
-            f"giflab: run {run_id} failed (see the Dagster UI or `dagster debug`)", file=sys.stderr
-        )
+        print(f"giflab: run {run_id} failed (the Dagster UI shows its log):", file=sys.stderr)
+        for line in summary.errors.get(run_id, []):
+            print(f"  {line}", file=sys.stderr)
     print(f"{summary.runs} runs, {summary.partitions} asset partitions materialised")
     if summary.interrupted:
         print("interrupted: finished work was saved; run again to continue", file=sys.stderr)

@@ -73,7 +73,7 @@ def _run(settings: Settings, selection, run_config=None, **resources):
     warnings.filterwarnings("ignore", module="dagster")
     warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    from giflab_assets.runner import materialize_unpartitioned, open_instance
+    from giflab_assets.runner import materialize_unpartitioned, open_instance, step_failures
 
     if not settings.db_path.exists():
         print(f"giflab: {settings.db_path}: no database; run `giflab run` first", file=sys.stderr)
@@ -83,10 +83,8 @@ def _run(settings: Settings, selection, run_config=None, **resources):
             instance, selection, data_dir=str(settings.data_dir), run_config=run_config, **resources
         )
     if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                error = event.step_failure_data.error
-                print(f"giflab: {event.step_key}: {error.message.strip()}", file=sys.stderr)
+        for line in step_failures(result):
+            print(f"giflab: {line}", file=sys.stderr)
     return result
 
 

@@ -303,6 +303,8 @@ def test_each_gifs_renders_are_stored_as_its_sweep_finishes(tmp_path, monkeypatc
     from dagster import AssetKey
 
     import giflab_assets.compression.assets as compression
+    from giflab.ingest import sha256_file
+    from giflab_assets.runner import step_failures
     from resources import EnginesResource
 
     settings, instance, keys = _registered(tmp_path)
@@ -318,16 +320,20 @@ def test_each_gifs_renders_are_stored_as_its_sweep_finishes(tmp_path, monkeypatc
         return real(task)
 
     monkeypatch.setattr(compression, "sweep_gif", sweep_gif)
-    assert not _sweep_range(settings, instance, engines, keys)
+    result = _sweep_range(settings, instance, engines, keys, result=True)
+    assert not result.success
+    source = next(p for p in (tmp_path / "raw").iterdir() if sha256_file(p) == keys[1])
+    # what `giflab run` prints for the failed run: the step and the reason, no stack trace
+    assert step_failures(result) == [f"compression_runs: {source}: gifsicle: disk gone"]
     finished = [(keys[0], lossy, 64, 1.0, "ok") for lossy in (0, 80)]
     assert seen_before_second == finished
     assert _rows(settings.db_path, table) == finished
     assert instance.get_materialized_partitions(AssetKey(table)) == set()
 
 
-def _sweep_range(settings, instance, engines, keys, **resource_options) -> bool:
+def _sweep_range(settings, instance, engines, keys, result=False, **resource_options):
     """Materialise the gifsicle sweep over ``keys`` as one range run (workers=1, inline, so a
-    patched ``sweep_gif`` is seen); whether the run succeeded."""
+    patched ``sweep_gif`` is seen); whether the run succeeded (its result if ``result``)."""
     from dagster import materialize
     from dagster._core.storage.tags import (
         ASSET_PARTITION_RANGE_END_TAG,
@@ -338,14 +344,15 @@ def _sweep_range(settings, instance, engines, keys, **resource_options) -> bool:
 
     resources = build_resources(settings.data_dir, engines, workers=1, **resource_options)
     tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
-    return materialize(
+    run = materialize(
         ASSETS,
         instance=instance,
         resources=resources,
         selection=["compression_runs_gifsicle"],
         tags=tags,
         raise_on_error=False,
-    ).success
+    )
+    return run if result else run.success
 
 
 def test_biggest_sweeps_start_first():
