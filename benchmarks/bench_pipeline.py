@@ -1,11 +1,11 @@
 """The whole pipeline against its floor: ``giflab run`` vs a bare pool over the same work. By hand.
 
     python benchmarks/bench_pipeline.py [-n 8] [-j 2] [--engines gifsicle] [--lossy 0,60]
-        [--colors 256,32] [--frame-keep 1.0] [--max-kb 16] [--keep]
+        [--colors 256,32] [--frame-keep 1.0] [--max-kb 16] [--derived] [--keep]
 
 Copies N corpus GIFs (``../shared/corpus/gifs``, never its ``bad/`` folder; else ``tests/corpus``;
-evenly spread over the files of at most ``--max-kb``, by size) into a temp folder, then, in this
-one run:
+evenly spread over the files of at most ``--max-kb``, by size), or with ``--derived`` N tiny GIFs
+derived from them (``bench_scale.derive_gif``), into a temp folder, then, in this one run:
 
 - **pipeline**: ``python -m giflab run RAW --data-dir TMP -j W`` (a subprocess, cold start
   included) with the chosen sweep: ingest, Dagster partitions, metadata, features and every
@@ -177,9 +177,25 @@ def main() -> None:
     ap.add_argument("--metric-frames", type=int, default=DEFAULT_MAX_FRAMES)
     ap.add_argument("--max-kb", type=float, default=16, help="largest corpus file picked (16)")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder and print it")
+    ap.add_argument(
+        "--derived",
+        action="store_true",
+        help="N tiny GIFs derived from the corpus (bench_scale.derive_gif: <= 64 px, 2-6 "
+        "frames) instead of corpus files: orchestration dominates, engine noise does not",
+    )
     args = ap.parse_args()
 
-    gifs = pick_gifs(args.n, args.max_kb)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    if args.derived:
+        from benchmarks.bench_scale import derive_gif, load_seeds
+
+        seeds = load_seeds()
+        (tmp / "derived").mkdir()
+        gifs = [tmp / "derived" / f"d{i:05d}.gif" for i in range(args.n)]
+        for i, out in enumerate(gifs):
+            derive_gif(seeds, i, out)
+    else:
+        gifs = pick_gifs(args.n, args.max_kb)
     wanted = args.engines or list(DEFAULT_ENGINES)
     engines = [e for e in wanted if get_engine(e).available().ok]
     matrix = variant_matrix(
@@ -201,7 +217,6 @@ def main() -> None:
     print(f"{n} GIFs ({kb:.0f} KiB), {args.workers} workers, engines {engines} ", end="")
     print(f"(unavailable: {sorted(set(wanted) - set(engines)) or 'none'}), {len(matrix)} variants")
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     try:
         raw = tmp / "raw"
         raw.mkdir()
