@@ -57,4 +57,7 @@ mkdir -p "$data_dir/dagster_home" "$data_dir/raw"
 if [ ! -f .env ]; then
   printf 'GIFLAB_DATA_DIR=%s\nDAGSTER_HOME=%s\n' "$data_dir" "$data_dir/dagster_home" > .env
 fi
+# Runs launched by dagster dev / the sensor store a range run's asset events in batches, as the
+# CLI's do (giflab_assets/instance_storage.py).
+grep -q '^DAGSTER_EVENT_BATCH_SIZE=' .env || printf 'DAGSTER_EVENT_BATCH_SIZE=500\n' >> .env
 "$PY" -m giflab doctor || true
