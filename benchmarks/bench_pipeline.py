@@ -1,7 +1,7 @@
 """The whole pipeline against its floor: ``giflab run`` vs a bare pool over the same work. By hand.
 
     python benchmarks/bench_pipeline.py [-n 8] [-j 2] [--engines gifsicle] [--lossy 0,60]
-        [--colors 256,32] [--frame-keep 1.0] [--max-kb 16] [--derived] [--keep]
+        [--colors 256,32] [--frame-keep 1.0] [--max-kb 16] [--derived] [--repeat 1] [--keep]
 
 Copies N corpus GIFs (``../shared/corpus/gifs``, never its ``bad/`` folder; else ``tests/corpus``;
 evenly spread over the files of at most ``--max-kb``, by size), or with ``--derived`` N tiny GIFs
@@ -35,6 +35,7 @@ import argparse
 import multiprocessing
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -178,6 +179,13 @@ def main() -> None:
     ap.add_argument("--max-kb", type=float, default=16, help="largest corpus file picked (16)")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder and print it")
     ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="floor and pipeline alternated this many times; medians reported (engine time "
+        "varies a few %% between identical runs on a shared machine)",
+    )
+    ap.add_argument(
         "--derived",
         action="store_true",
         help="N tiny GIFs derived from the corpus (bench_scale.derive_gif: <= 64 px, 2-6 "
@@ -224,20 +232,31 @@ def main() -> None:
             shutil.copy(p, raw / p.name)
         (tmp / "scratch").mkdir()
 
-        print("floor (bare pool, same domain functions, no Dagster / SQLite):")
-        floor = run_floor(gifs, engines, matrix, args.workers, tmp / "scratch", args.metric_frames)
-        print("pipeline (python -m giflab run):")
-        pipeline = run_pipeline(raw, tmp / "data", args.workers, sweep_args)
-        runs = dagster_runs(tmp / "data")
+        floors, pipelines = [], []
+        for r in range(args.repeat):  # alternated, so drift in the machine's speed hits both
+            data = tmp / f"data{r}"
+            print(f"floor (bare pool, same domain functions, no Dagster / SQLite), #{r + 1}:")
+            floors.append(
+                run_floor(gifs, engines, matrix, args.workers, tmp / "scratch", args.metric_frames)
+            )
+            print(f"pipeline (python -m giflab run), #{r + 1}:")
+            pipelines.append(run_pipeline(raw, data, args.workers, sweep_args))
+        runs = dagster_runs(data)
         print("pipeline again, nothing left to do (its fixed cost per `giflab run`):")
-        fixed = run_pipeline(raw, tmp / "data", args.workers, sweep_args)
+        fixed = run_pipeline(raw, data, args.workers, sweep_args)
     finally:
         if args.keep:
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    floor_s = floor["total (pool start included)"]
+    totals = [f["total (pool start included)"] for f in floors]
+    if args.repeat > 1:
+        print("\nfloor totals:    " + ", ".join(f"{x:.2f} s" for x in totals))
+        print("pipeline totals: " + ", ".join(f"{x:.2f} s" for x in pipelines))
+        print("(medians below; phases and parts from the last repetition)")
+    floor_s, pipeline = statistics.median(totals), statistics.median(pipelines)
+    floor = floors[-1]
     print("\nfloor by phase:")
     for name, secs in floor.items():
         print(f"  {name:30s} {secs:8.2f} s")
@@ -246,7 +265,7 @@ def main() -> None:
     for kind, secs in steps.items():
         print(f"  {'step ' + kind:30s} {secs:8.2f} s")
     print(f"  {'runs, outside steps':30s} {in_runs - sum(steps.values()):8.2f} s")
-    print(f"  {'outside runs (start, ingest, plan)':30s} {pipeline - in_runs:8.2f} s")
+    print(f"  {'outside runs (start, ingest, plan)':30s} {pipelines[-1] - in_runs:8.2f} s")
 
     ratio = pipeline / floor_s
     overhead = (pipeline - floor_s) / n
