@@ -8,12 +8,15 @@ the current champion on the same test rows, or when there is no champion.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
+import io
 import math
 import shutil
+import sys
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +31,10 @@ from giflab.prediction.tracking import (
     mlflow_env,
     mlflow_uris,
 )
+
+# What MLflow prints to stderr while registering (``eprint``, not logging): the CLI reports the
+# version and alias itself, so these lines are dropped and anything else is passed on.
+REGISTRATION_CHATTER = ("Successfully registered model ", "Created version ", "Registered model ")
 
 CANDIDATE = "candidate"
 CHAMPION = "champion"
@@ -141,16 +148,17 @@ def register_curve_model(
             # An existing (training) run keeps its name; only a run of our own gets one.
             run_name = None if run_id is not None else f"register-{engine}"
             with mlflow.start_run(run_id=run_id, experiment_id=exp_id, run_name=run_name):
-                info = mlflow.pyfunc.log_model(
-                    name=MODEL_ARTIFACT_NAME,
-                    python_model=str(entry),
-                    model_config={"engine": engine},
-                    artifacts={MODELS_ARTIFACT: str(staged)},
-                    signature=signature,
-                    input_example=example,
-                    pip_requirements=pip_requirements(),
-                    registered_model_name=name,
-                )
+                with _without_registration_chatter():
+                    info = mlflow.pyfunc.log_model(
+                        name=MODEL_ARTIFACT_NAME,
+                        python_model=str(entry),
+                        model_config={"engine": engine},
+                        artifacts={MODELS_ARTIFACT: str(staged)},
+                        signature=signature,
+                        input_example=example,
+                        pip_requirements=pip_requirements(),
+                        registered_model_name=name,
+                    )
     version = str(info.registered_model_version)
     client = mlflow_client(settings)
     client.update_registered_model(
@@ -240,6 +248,19 @@ def promote_if_better(
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, version)
     return Promotion(name, version, promoted, cand, champion, champion_score, reason)
+
+
+@contextlib.contextmanager
+def _without_registration_chatter() -> Iterator[None]:
+    """Hold back MLflow's registration prints on stderr while inside; pass the rest on."""
+    held = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(held):
+            yield
+    finally:
+        for line in held.getvalue().splitlines(keepends=True):
+            if not line.startswith(REGISTRATION_CHATTER):
+                sys.stderr.write(line)
 
 
 def publish_curve_model(
