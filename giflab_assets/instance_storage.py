@@ -13,6 +13,8 @@ Everything else — layout under ``base_dir``, schema, reads — is ``DagsterSql
 Opening it is serialised across processes by a file lock: Dagster's SQLite storages create
 their files and stamp their migration tables without one, and the CLI, the sensor and the UI
 opening a fresh instance together broke it for good ("alembic_version has more than one head").
+A process that finds no ``dagster.yaml`` uses Dagster's own storage, without this lock, so
+``scripts/setup.sh`` creates the instance first (``python -m giflab_assets.runner DAGSTER_HOME``).
 """
 
 from __future__ import annotations

@@ -370,3 +370,12 @@ def materialize_unpartitioned(
         run_config=config,
         raise_on_error=False,
     )
+
+
+if __name__ == "__main__":  # python -m giflab_assets.runner DAGSTER_HOME (scripts/setup.sh)
+    import sys
+
+    # Create the instance (dagster.yaml and its storage) once, before dagster dev, the sensor
+    # and the CLI may all open it at the same time: a process that finds no dagster.yaml uses
+    # Dagster's default storage, which creates its files without GifLab's lock.
+    open_instance(Path(sys.argv[1])).dispose()

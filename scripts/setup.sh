@@ -60,4 +60,6 @@ fi
 # Runs launched by dagster dev / the sensor store a range run's asset events in batches, as the
 # CLI's do (giflab_assets/instance_storage.py).
 grep -q '^DAGSTER_EVENT_BATCH_SIZE=' .env || printf 'DAGSTER_EVENT_BATCH_SIZE=500\n' >> .env
+# The Dagster instance exists before dagster dev, the sensor and the CLI first open it together.
+"$PY" -W ignore -m giflab_assets.runner "$data_dir/dagster_home"
 "$PY" -m giflab doctor || true

@@ -51,9 +51,11 @@ def test_cli_sensor_and_readers_at_once_never_lock(tmp_path):
         "DAGSTER_HOME": str(data / "dagster_home"),
         "PYTHONPATH": str(REPO),
     }
-    # The instance and its dagster.yaml exist before the sensor process opens it.
+    # The instance and its dagster.yaml exist before the sensor process opens it, as
+    # scripts/setup.sh leaves them (a process finding no dagster.yaml would use Dagster's own
+    # storage, which creates its files without GifLab's lock).
     subprocess.run(
-        [sys.executable, "-m", "giflab", "run", "--dry-run", "--no-progress"],
+        [sys.executable, "-m", "giflab_assets.runner", str(data / "dagster_home")],
         cwd=REPO,
         env=env,
         check=True,
