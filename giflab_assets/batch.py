@@ -1,18 +1,17 @@
 """Per-GIF work inside one step: a worker pool over the step's partitions, all or nothing."""
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from dagster import AssetExecutionContext, Failure
 
 from giflab.parallel import MapResult, map_tasks
 from giflab.schemas import Record
 from io_managers import SqliteIOManager
-from io_managers.sqlite_io_manager import read_rows, to_records
+from io_managers.sqlite_io_manager import RecordT, read_records
 from resources import GifLabResource
 
 PARTITION_COLUMN = "gif_sha"  # every per-GIF table's partition column
-R = TypeVar("R", bound=Record)
 
 
 def run_per_gif(
@@ -53,9 +52,9 @@ def run_per_gif(
 def saved_rows(
     context: AssetExecutionContext,
     io_manager: SqliteIOManager,
-    model: type[R],
+    model: type[RecordT],
     keys: Sequence[str],
-) -> dict[str, R]:
+) -> dict[str, RecordT]:
     """The rows of the step's asset already stored for those of ``keys`` that are not
     materialised: what an interrupted or killed step saved one GIF at a time. A resumed step
     uses them instead of redoing that work; a materialised partition is always recomputed
@@ -65,11 +64,8 @@ def saved_rows(
     if not todo:
         return {}
     table = context.asset_key.path[-1]
-    rows = {}
-    for r in to_records(read_rows(io_manager.db_path, table, PARTITION_COLUMN, todo)):
-        r.pop("schema_version", None)
-        rows[r[PARTITION_COLUMN]] = model(**r)
-    return rows
+    rows = read_records(io_manager.db_path, table, model, PARTITION_COLUMN, todo)
+    return {getattr(r, PARTITION_COLUMN): r for r in rows}
 
 
 def save_row(io_manager: SqliteIOManager, table: str, row: Record) -> None:

@@ -24,6 +24,8 @@ from pydantic import BaseModel
 from giflab.db import connect, declared_types, decode_columns, table_exists, transaction
 from giflab.schemas import Record
 
+RecordT = typing.TypeVar("RecordT", bound=Record)
+
 DEFAULT_PARTITION_COLUMN = "gif_sha"
 # Column types: SQLite keeps the declared name, so JSON and BOOLEAN columns decode on load.
 _SQL_TYPES = {int: "INTEGER", float: "REAL", str: "TEXT", bool: "BOOLEAN"}
@@ -176,6 +178,21 @@ def to_records(df: pd.DataFrame) -> list[dict]:
     ]
 
 
+def read_records(
+    db_path: Path | str,
+    table: str,
+    model: type[RecordT],
+    partition_column: str,
+    partition_keys: Sequence[str],
+) -> list[RecordT]:
+    """``table``'s rows for ``partition_keys`` as ``model`` records (what ``write_rows`` stored;
+    none when the table does not exist yet)."""
+    return [
+        model(**{k: v for k, v in r.items() if k != "schema_version"})
+        for r in to_records(read_rows(db_path, table, partition_column, partition_keys))
+    ]
+
+
 class SqliteIOManager(ConfigurableIOManager):
     """Stores each asset's rows in ``db_path``, one table per asset, one row set per partition."""
 
@@ -201,7 +218,7 @@ class SqliteIOManager(ConfigurableIOManager):
         keys: Sequence[str] | None,
     ) -> int:
         """Replace ``table``'s rows for ``keys`` with ``rows``, as an output is written; also
-        for a step that stores each partition as its work finishes (``compression_runs``)."""
+        for a step that stores each GIF's rows as its work finishes (``giflab_assets.batch``)."""
         return write_rows(self.db_path, table, rows, partition_column, keys)
 
     def load_input(self, context: InputContext) -> pd.DataFrame:

@@ -39,7 +39,7 @@ from giflab_assets.ingest.assets import gif_metadata
 from giflab_assets.owners import OWNERS
 from giflab_assets.partitions import gifs_partitions
 from io_managers import SqliteIOManager
-from io_managers.sqlite_io_manager import read_rows, to_records
+from io_managers.sqlite_io_manager import read_records, read_rows
 from resources import EnginesResource, GifLabResource
 
 
@@ -51,10 +51,8 @@ def asset_name(engine: str) -> str:
 def existing_runs(db_path, table: str, keys: list[str]) -> dict[str, list[CompressionRunV1]]:
     """Rows already stored for ``keys``, by GIF."""
     by_gif: dict[str, list[CompressionRunV1]] = {k: [] for k in keys}
-    df = read_rows(db_path, table, "gif_sha", keys)
-    for r in to_records(df):
-        r.pop("schema_version", None)
-        by_gif[r["gif_sha"]].append(CompressionRunV1(**r))
+    for row in read_records(db_path, table, CompressionRunV1, PARTITION_COLUMN, keys):
+        by_gif[row.gif_sha].append(row)
     return by_gif
 
 
@@ -153,7 +151,7 @@ def compression_runs(
         done = run_per_gif(giflab, sweep_gif, tasks, save_each=save_sweep)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    errors = {i: err for i, err in sorted(done.errors.items())}
+    errors = dict(sorted(done.errors.items()))
     failed_engines = {tasks[i].engine for i in errors}
     for e in usable:
         if e in failed_engines:
@@ -173,8 +171,7 @@ def compression_runs(
     reasons = [f"{tasks[i].source}: {tasks[i].engine}: {err}" for i, err in errors.items()]
     reasons += [f"{e} unavailable: {statuses[e].reason}" for e in selected if not statuses[e].ok]
     if reasons:  # the engines above are recorded; these partitions stay missing
-        first = errors[min(errors)] if errors else None
-        raise Failure("; ".join(reasons)) from first
+        raise Failure("; ".join(reasons)) from next(iter(errors.values()), None)
 
 
 def gif_pixels(db_path, keys: list[str]) -> dict[str, int]:
