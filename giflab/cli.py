@@ -268,9 +268,9 @@ def _materialize(args: argparse.Namespace, settings: Settings) -> int:
             bar.close()
     for sha in summary.quarantined:
         print(f"quarantined after ingest: {sha}", file=sys.stderr)
-    for run_id in summary.failed:
+    for run_id, lines in summary.failed.items():
         print(f"giflab: run {run_id} failed (the Dagster UI shows its log):", file=sys.stderr)
-        for line in summary.errors.get(run_id, []):
+        for line in lines:
             print(f"  {line}", file=sys.stderr)
     print(f"{summary.runs} runs, {summary.partitions} asset partitions materialised")
     if summary.interrupted:

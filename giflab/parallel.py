@@ -164,10 +164,6 @@ class WorkerPool:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 
-    def close(self) -> None:
-        """Stop the workers (tasks already running finish first)."""
-        self.replace()
-
 
 @contextmanager
 def shared_pool(workers: int) -> Iterator[WorkerPool | None]:
@@ -184,7 +180,7 @@ def shared_pool(workers: int) -> Iterator[WorkerPool | None]:
         yield _shared
     finally:
         pool, _shared = _shared, None
-        pool.close()
+        pool.replace()  # stops the workers; tasks already running finish first
 
 
 def map_tasks(

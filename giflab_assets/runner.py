@@ -33,9 +33,9 @@ from resources import ClipResource, EnginesResource
 
 PID_TAG, HOST_TAG = "giflab/pid", "giflab/host"
 EVENT_BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"  # read by Dagster at each event
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-# Per-GIF runs print nothing themselves: the CLI reports each failed step in a line (the whole
-# trace stays in the run's event log, shown by the UI), and Ctrl-C ends without a trace.
+# CLI runs print nothing themselves: the CLI reports each failed step in a line
+# (``step_failures``; the whole trace stays in the run's event log, shown by the UI), and
+# Ctrl-C ends without a trace.
 SILENT_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # 4 GIFs per sweep run cost 54 runs and 37-40 s for 200 tiny GIFs (one render each, -j 2);
 # 16, 32 and 64 per run all took 23-27 s (17, 11 and 4 runs): beyond ~16 the runs' cost is noise.
@@ -56,8 +56,7 @@ class RunSummary:
 
     runs: int = 0
     partitions: int = 0
-    failed: list[str] = field(default_factory=list)
-    errors: dict[str, list[str]] = field(default_factory=dict)  # failed run -> "step: message"
+    failed: dict[str, list[str]] = field(default_factory=dict)  # run id -> "step: message"s
     quarantined: list[str] = field(default_factory=list)
     interrupted: bool = False
 
@@ -321,8 +320,7 @@ def _execute_steps(
             summary.interrupted = True
             break
         if not result.success:
-            summary.failed.append(result.run_id)
-            summary.errors[result.run_id] = step_failures(result)
+            summary.failed[result.run_id] = step_failures(result)
             continue
         # A GIF found bad after registration was quarantined by the asset; its partition goes.
         quarantined = sorted(_metadata_values(result, QUARANTINED_KEY))
@@ -356,11 +354,12 @@ def materialize_unpartitioned(
 ):
     """One run materialising the unpartitioned assets ``selection`` (dataset, models, reports).
 
-    Returns Dagster's execution result; raises nothing on step failure (``result.success``).
+    Returns Dagster's execution result; raises nothing on step failure (``result.success``;
+    ``step_failures`` says why: the run prints nothing itself).
     """
     logging.getLogger("dagster").setLevel(logging.ERROR)
     resources = build_resources(data_dir, **resource_overrides)
-    config = {**QUIET_RUN_CONFIG, **(run_config or {})}
+    config = {**SILENT_RUN_CONFIG, **(run_config or {})}
     return materialize(
         ASSETS,
         instance=instance,
