@@ -6,7 +6,21 @@ from pathlib import Path
 
 
 class GifLabError(Exception):
-    """Base class for GifLab's own errors."""
+    """Base class for GifLab's own errors.
+
+    Subclasses take their fields as constructor arguments; pickling rebuilds the instance from
+    its attributes, so an error raised in a worker process reaches the parent whole.
+    """
+
+    def __reduce__(self):
+        return _rebuild, (type(self), self.args, dict(self.__dict__))
+
+
+def _rebuild(cls: type, args: tuple, state: dict) -> GifLabError:
+    error = Exception.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class BadGifError(GifLabError):
