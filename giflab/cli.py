@@ -73,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=64, help="GIFs per Dagster run (default: 64)"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument(
+        "--augment",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also cut K training GIFs from each train-split GIF (crops, frame windows; "
+        "docs/models.md) into DATA_DIR/augmented and sweep them (default: 0, none)",
+    )
     run.add_argument("--engines", type=_names, help="comma-separated engines (default: all seven)")
     run.add_argument("--lossy", type=_ints, help="lossy levels for this run, e.g. 0,40,80")
     run.add_argument("--colors", type=_ints, help="colour counts for this run, e.g. 256,64")
@@ -198,10 +206,65 @@ def _ingest_then_materialize(args: argparse.Namespace, settings: Settings) -> in
     if args.dry_run:
         for sha in report.new_gifs:
             print(f"would add partition {sha}")
+        if args.augment > 0:
+            print(f"would cut {args.augment} GIFs from each train GIF into {settings.augment_dir}")
         return 0
     if report.interrupted or STOP.is_set():
         return EXIT_INTERRUPTED
+    if args.augment > 0:
+        code = _augment(args, settings)
+        if code:
+            return code
     return _materialize(args, settings)
+
+
+def _augment(args: argparse.Namespace, settings: Settings) -> int:
+    """Cut ``--augment`` GIFs from each train GIF and register them (0, or an exit code)."""
+    from giflab.augment import augment_folder
+    from giflab.db import open_db
+    from giflab.engines.config import EngineConfig
+    from giflab.engines.registry import get_engine
+    from giflab.ingest import register_folder
+    from giflab.parallel import STOP
+
+    config = EngineConfig()
+    gifsicle = get_engine("gifsicle", config).binary()
+    if gifsicle is None:
+        print(
+            f"giflab: --augment needs gifsicle: {get_engine('gifsicle', config).not_found_reason()}",
+            file=sys.stderr,
+        )
+        return 2
+    settings.augment_dir.mkdir(parents=True, exist_ok=True)
+    with open_db(settings.db_path) as conn:
+        made = augment_folder(
+            conn,
+            settings.augment_dir,
+            args.augment,
+            gifsicle,
+            workers=args.workers,
+            timeout_s=config.timeout_s,
+        )
+        for source, reason in made.failed:
+            print(f"augment: {source}: {reason} (no derived GIFs from it)", file=sys.stderr)
+        print(
+            f"augment: {made.sources} train GIFs: {made.written} derived GIFs written,"
+            f" {made.existing} already there, {len(made.failed)} failed"
+        )
+        if made.interrupted or STOP.is_set():
+            return EXIT_INTERRUPTED
+        report = register_folder(
+            conn,
+            settings.augment_dir,
+            settings.bad_dir,
+            limits=settings.limits(),
+            workers=args.workers,
+        )
+    for path, kind, reason, dest in report.quarantined:
+        print(f"quarantined: {path}: {kind}: {reason} -> {dest}", file=sys.stderr)
+    if report.interrupted or STOP.is_set():
+        return EXIT_INTERRUPTED
+    return 0
 
 
 def _materialize(args: argparse.Namespace, settings: Settings) -> int:

@@ -62,6 +62,11 @@ class Settings(BaseModel):
         return self.data_dir / "models"
 
     @property
+    def augment_dir(self) -> Path:
+        """Derived training GIFs (``giflab run --augment``), a raw root of its own."""
+        return self.data_dir / "augmented"
+
+    @property
     def tmp_dir(self) -> Path:
         return self.data_dir / "tmp"
 

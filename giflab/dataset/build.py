@@ -25,7 +25,7 @@ from giflab.dataset.columns import (
     TABLE_COLUMNS,
     VARIANT_COLUMNS,
 )
-from giflab.dataset.splits import split_map
+from giflab.dataset.splits import group_of, split_map
 from giflab.dataset.validate import (
     DatasetError,
     column_values,
@@ -181,7 +181,8 @@ def build_training_table(
 
     kept = ok_runs[~no_meta & ~no_feats].drop(columns=["status", "schema_version"])
     table = kept.merge(meta, on="gif_sha", how="inner").merge(feats, on="gif_sha", how="inner")
-    table["split"] = table["gif_sha"].map(split_map(table["gif_sha"]))
+    group = group_of(table)
+    table["split"] = group.map(split_map(group))
     table = table[list(RECORD_COLUMNS)].sort_values(
         list(SORT_KEY), kind="mergesort", ignore_index=True
     )

@@ -5,7 +5,8 @@ its numbers are anecdotes (docs/dataset.md, Small corpora). Cross-validation sco
 with a model that never saw it: fold ``k`` is the test split, fold ``k+1`` the validation split
 (early stopping, formulation choice), the rest train — and the scaler is refitted per fold on its
 train GIFs. Folds come from the GIF hash, so they are deterministic and a GIF's renders stay
-together.
+together; a derived GIF (``giflab run --augment``) is in its source's fold and is only ever
+trained on, never scored.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import pandas as pd
 
 from giflab.dataset.scaler import fit_scaler
+from giflab.dataset.splits import group_of, is_derived
 from giflab.prediction.config import TrainConfig
 from giflab.prediction.evaluate import Evaluation, _errors, _summary, evaluate
 from giflab.prediction.train import train_all
@@ -35,13 +37,16 @@ def cross_validate(
     """
     if folds < 3:
         raise ValueError("cross-validation needs at least 3 folds (train, val, test)")
-    fold = table["gif_sha"].map(lambda s: fold_of(s, folds))
+    fold = group_of(table).map(lambda s: fold_of(s, folds))
+    derived = is_derived(table)
     parts = []
     for k in range(folds):
         relabelled = table.copy()
         relabelled["split"] = "train"
         relabelled.loc[fold == (k + 1) % folds, "split"] = "val"
         relabelled.loc[fold == k, "split"] = "test"
+        # Derived GIFs only ever train: those of this fold's val and test GIFs are left out.
+        relabelled = relabelled[~(derived & (relabelled["split"] != "train"))]
         if not (relabelled["split"] == "test").any():
             continue
         scaler = fit_scaler(relabelled)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from giflab.dataset.columns import GIF_FEATURES, TARGET
+from giflab.dataset.splits import is_derived
 from giflab.prediction.bundle import VARIANT_INPUTS, predict_kilobytes
 from giflab.prediction.train import abs_pct_errors
 
@@ -51,10 +52,20 @@ class Evaluation:
 
 
 def baseline_ratios(table: pd.DataFrame) -> pd.Series:
-    """Median ``kilobytes / orig_kilobytes`` over train renders, indexed by engine and variant."""
-    train = table[table["split"] == "train"]
+    """Median ``kilobytes / orig_kilobytes`` over train renders, indexed by engine and variant.
+
+    Renders of derived GIFs (``giflab run --augment``) are left out: the baseline is the
+    naive rule learnt from the original GIFs alone, whatever the models were trained on.
+    """
+    train = table[(table["split"] == "train").to_numpy(dtype=bool) & ~_derived(table)]
     ratio = (train[TARGET] / train["orig_kilobytes"]).astype("float64")
     return ratio.groupby([train[c] for c in VARIANT_KEY]).median().rename("ratio")
+
+
+def _derived(table: pd.DataFrame) -> np.ndarray:
+    if "source_metadata" not in table.columns:
+        return np.zeros(len(table), dtype=bool)
+    return is_derived(table).to_numpy(dtype=bool)
 
 
 def baseline_kilobytes(rows: pd.DataFrame, ratios: pd.Series) -> np.ndarray:
