@@ -19,7 +19,7 @@ from giflab.augment import (
     derived_source,
     plan_derivation,
 )
-from giflab.dataset import build_training_table, load_tables
+from giflab.dataset import build_training_table, load_tables, table_summary
 from giflab.dataset.splits import group_of, is_derived, split_of
 from giflab.db import open_db
 from giflab.ingest import register_folder, sha256_file
@@ -148,6 +148,7 @@ def test_a_derived_gif_takes_its_sources_split_and_stays_out_of_baseline_and_sco
         _derive_in_table(metadata, train_shas[1], victim), features, runs
     )
     assert is_derived(derived).sum() == len(derived[derived["gif_sha"] == victim])
+    assert table_summary(derived)["derived_gifs"] == 1
     originals_only = derived[~is_derived(derived)]
     assert baseline_ratios(derived).equals(baseline_ratios(originals_only))
     assert not baseline_ratios(derived).equals(baseline_ratios(table))

@@ -22,7 +22,8 @@ def trained(tmp_path_factory):
 
 def test_train_writes_models_reports_and_registers_in_mlflow(trained):
     data, proc = trained
-    assert "training table:" in proc.stdout
+    assert "training table:" in proc.stdout and "derived by --augment" not in proc.stdout
+    assert "train GIFs; `giflab run --augment 4` cuts 4 more from each" in proc.stdout
     assert "gifsicle" in proc.stdout
     card = json.loads((data / "models" / "model_card.json").read_text())
     assert set(card["engines"]) == {"gifsicle"}

@@ -123,6 +123,7 @@ def test_failed_renders_and_gifs_without_metadata_or_features_are_excluded_and_c
     summary = table_summary(table)
     assert summary["excluded_rows"] == n_ok[no_features] + n_ok[no_metadata] + 1
     assert summary["gifs"] == len(shas) - 2
+    assert summary["derived_gifs"] == 0
 
 
 def _raw_tables(db):

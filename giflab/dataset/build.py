@@ -25,7 +25,7 @@ from giflab.dataset.columns import (
     TABLE_COLUMNS,
     VARIANT_COLUMNS,
 )
-from giflab.dataset.splits import group_of, split_map
+from giflab.dataset.splits import group_of, is_derived, split_map
 from giflab.dataset.validate import (
     DatasetError,
     column_values,
@@ -211,6 +211,7 @@ def table_summary(table: pd.DataFrame) -> dict[str, Any]:
     return {
         "rows": len(table),
         "gifs": int(len(gifs)),
+        "derived_gifs": int(is_derived(gifs).sum()) if len(gifs) else 0,
         "gifs_per_split": {s: int((gifs["split"] == s).sum()) for s in SPLITS},
         "rows_per_split": {s: int((table["split"] == s).sum()) for s in SPLITS},
         "rows_per_engine": {

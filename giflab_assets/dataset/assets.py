@@ -74,6 +74,8 @@ def training_table(context: AssetExecutionContext, giflab: GifLabResource):
         metadata={
             "rows": len(table),
             "gifs": summary["gifs"],
+            "train_gifs": summary["gifs_per_split"]["train"],
+            "derived_gifs": summary["derived_gifs"],
             "dataset_version": summary["dataset_version"] or "",
             "code_version": summary["code_version"] or "",
             "gifs_per_split": markdown_table(("split", "GIFs"), summary["gifs_per_split"].items()),
