@@ -146,7 +146,10 @@ def test_sigint_then_rerun_equals_an_uninterrupted_run(tmp_path):
     for line in proc.stdout:  # wait until materialisation has started
         if "to materialise" in line:
             break
-    time.sleep(1.5)
+    # ... and has saved something (a fixed sleep was too short on a loaded machine).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _rows_saved(cut / "giflab.db", "gif_metadata"):
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -160,6 +163,15 @@ def test_sigint_then_rerun_equals_an_uninterrupted_run(tmp_path):
     assert _table(cut / "giflab.db", query) == _table(ref / "giflab.db", query)
     again = giflab("run", str(raw), "--no-progress", data_dir=cut)
     assert "0 asset partitions to materialise" in again.stdout
+
+
+def _rows_saved(db: Path, table: str) -> int:
+    """Rows in ``table`` now (0 while the database or the table does not exist yet)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
 
 
 def _doctor_locations(stdout: str) -> dict[str, str]:
