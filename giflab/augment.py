@@ -3,7 +3,7 @@
 The curve models learn from tens or hundreds of GIFs, and their errors fall as that number
 grows (docs/models.md). ``giflab run --augment K`` cuts K new GIFs from each GIF of the
 **train** split: a window of its frames, a crop, sometimes a downscale, written by gifsicle
-with one of its optimisation levels (none, -O1, -O2, -O3), so the pixels, palettes and frame
+with one of its optimisation levels (-O1, -O2, -O3), so the pixels, palettes and frame
 timing stay the source's own and only the encoding varies. The new files are ordinary GIFs
 that are ingested, measured and swept like any other.
 
@@ -34,7 +34,9 @@ from PIL import Image
 DERIVED_PLATFORM = "giflab-derived"
 # The root folder (under the data dir) that holds DERIVED_PLATFORM/<sha>/...
 AUGMENTED_DIRNAME = "augmented"
-OPTIMIZE_CHOICES: tuple[tuple[str, ...], ...] = ((), ("-O1",), ("-O2",), ("-O3",))
+# Never written unoptimised: full-frame GIFs are rare, and a training set where a quarter of the
+# GIFs are made the models worse on real ones (ffmpeg, natural GIFs: docs/models.md).
+OPTIMIZE_CHOICES: tuple[tuple[str, ...], ...] = (("-O1",), ("-O2",), ("-O3",))
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
