@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from giflab.augment import DERIVED_PLATFORM
 from giflab.db import connect_readonly, table_exists
 
 
@@ -31,13 +32,26 @@ def _per_engine(conn: sqlite3.Connection, status: str) -> dict[str, int]:
     return out
 
 
+def _derived_gifs(conn: sqlite3.Connection) -> int:
+    """GIFs all of whose files lie in ``giflab-derived/`` (cut by ``run --augment``)."""
+    if not table_exists(conn, "gif_files"):
+        return 0
+    sql = (
+        "SELECT COUNT(*) FROM (SELECT sha256 FROM gif_files GROUP BY sha256"
+        " HAVING MIN(rel_path LIKE ?) = 1)"
+    )
+    return int(conn.execute(sql, (f"{DERIVED_PLATFORM}/%",)).fetchone()[0])
+
+
 def collect_stats(db_path: Path) -> dict:
-    """Counts of GIFs, names, duplicates, bad files, metadata, features and renders in ``db_path``."""
+    """Counts of GIFs, names, duplicates, derived GIFs, bad files, metadata, features and renders
+    in ``db_path``."""
     if not Path(db_path).exists():
         return {
             "gifs": 0,
             "files": 0,
             "duplicates": 0,
+            "derived_gifs": 0,
             "bad_gifs": 0,
             "metadata": 0,
             "features": 0,
@@ -53,6 +67,7 @@ def collect_stats(db_path: Path) -> dict:
             "gifs": gifs,
             "files": files,
             "duplicates": files - gifs,
+            "derived_gifs": _derived_gifs(conn),
             "bad_gifs": _count(conn, "bad_gifs"),
             "metadata": _count(conn, "gif_metadata"),
             "features": _count(conn, "gif_features"),

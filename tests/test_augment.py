@@ -186,6 +186,9 @@ def test_run_augment_sweeps_derived_gifs_as_training_gifs(tmp_path):
     assert set(derived["split"]) == {"train"}
     assert set(group_of(derived)) == {sha256_file(p) for p in train}
 
+    stats = json.loads(giflab("stats", "--json", data_dir=data).stdout)
+    assert (stats["gifs"], stats["derived_gifs"]) == (7, 4)
+
     second = giflab("run", str(raw), "--augment", "2", "--no-progress", data_dir=data)
     assert "4 derived GIFs written" not in second.stdout
     assert "0 derived GIFs written, 4 already there" in second.stdout
