@@ -1,11 +1,11 @@
-"""The lossless-size probe behind ``lzw_size_ratio``: exact LZW bytes, the frame-delta estimate
-and its sampling, and how close it lands to what a real optimising encoder writes."""
+"""The lossless-size probe behind ``lzw_size_ratio``: LZW bytes counted exactly as gifsicle
+writes them, the frame-delta estimate (code sizes, local tables), and how close it lands to
+``gifsicle -O3`` on real GIFs."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,26 +29,82 @@ def noise(h: int, w: int, seed: int, colors: int = 64) -> np.ndarray:
     return np.stack([levels * 4, 255 - levels * 4, levels * 2], axis=-1).astype(np.uint8)
 
 
-def test_lzw_data_bytes_is_the_data_of_the_image_pillow_writes(tmp_path):
-    frame = noise(40, 50, seed=1)
-    nbytes, ncolors = lzw_data_bytes(words(frame))
-    assert ncolors == 64
-    # The same indices written as a whole GIF: the file is header + palette + descriptor +
-    # code size + data + trailer, so the data is what is left after the fixed parts.
-    _, inverse = np.unique(words(frame), return_inverse=True)
+def image_data(gif: bytes) -> list[tuple[int, int]]:
+    """(LZW minimum code size, data bytes with sub-block lengths and terminator) of every image
+    in the GIF bytes ``gif``."""
+    pos, images = 13, []
+    if gif[10] & 0x80:
+        pos += 3 * (2 << (gif[10] & 7))
+
+    def skip_sub_blocks(pos: int) -> int:
+        while gif[pos]:
+            pos += gif[pos] + 1
+        return pos + 1
+
+    while gif[pos] != 0x3B:
+        if gif[pos] == 0x21:  # extension: introducer, label, sub-blocks
+            pos = skip_sub_blocks(pos + 2)
+            continue
+        flags = gif[pos + 9]  # image descriptor, optional local table, code size, sub-blocks
+        pos += 10 + (3 * (2 << (flags & 7)) if flags & 0x80 else 0)
+        end = skip_sub_blocks(pos + 1)
+        images.append((gif[pos], end - pos - 1))
+        pos = end
+    return images
+
+
+def gifsicle_o3(gifsicle: str, path: Path) -> bytes:
+    result = subprocess.run(
+        [gifsicle, "-O3", "--no-warnings", str(path)], check=True, capture_output=True
+    )
+    return result.stdout
+
+
+@pytest.mark.parametrize(
+    ("colors", "h", "w"),
+    [
+        (2, 30, 40),
+        (4, 64, 64),
+        (16, 100, 90),
+        (64, 128, 128),
+        (256, 200, 180),
+        (16, 7, 3),
+        (8, 20, 20),
+    ],
+)
+def test_lzw_bytes_are_what_gifsicle_writes(tmp_path, colors, h, w):
+    """One image of random indices: the code size is gifsicle's, and so are the data bytes, to
+    the byte while the 4096-code table has room and within 0.5 % once it fills and clears."""
+    gifsicle = shutil.which("gifsicle")
+    if gifsicle is None:
+        pytest.skip("gifsicle not installed")
+    rng = np.random.default_rng(colors * h)
+    indices = rng.integers(0, colors, (h, w)).astype(np.uint8)
+    indices.flat[:colors] = np.arange(colors)  # every colour used
+    image = Image.fromarray(indices, "P")
+    image.putpalette(rng.integers(0, 256, 3 * colors).astype(np.uint8).tobytes())
     path = tmp_path / "one.gif"
-    Image.fromarray(inverse.reshape(40, 50).astype(np.uint8), "P").save(path, optimize=False)
-    raw = path.read_bytes()
-    palette = 3 * (2 << (raw[10] & 7)) if raw[10] & 0x80 else 0
-    extensions = len(raw) - 13 - palette - 10 - 1 - nbytes - 1
-    assert extensions >= 0 and extensions % 8 == 0  # whole graphic-control extensions only
-    flat_bytes, flat_colors = lzw_data_bytes(words(np.zeros((40, 50, 3), np.uint8)))
-    assert flat_colors == 1 and flat_bytes < nbytes / 10
+    image.save(path, optimize=False, interlace=False)  # gifsicle keeps the row order
+    [(code_size, nbytes)] = image_data(gifsicle_o3(gifsicle, path))
+    assert code_size == lzw.min_code_size(colors - 1)
+    counted = lzw_data_bytes(indices, code_size)
+    if h * w < 3800:  # the code table never fills: the same code stream, to the byte
+        assert counted == nbytes
+    else:  # gifsicle times its clears by the recent match lengths, we clear when full
+        assert counted == pytest.approx(nbytes, rel=0.005)
+
+
+def test_code_size_follows_the_largest_index():
+    assert [lzw.min_code_size(i) for i in (0, 1, 3, 4, 7, 8, 127, 128, 255)] == [
+        2, 2, 2, 3, 3, 4, 7, 8, 8,
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="2..8"):
+        lzw.lzw_code_bits(np.zeros(4, np.uint8), 9)
 
 
 def test_identical_frames_cost_nothing_and_changes_cost_their_crop():
     still = noise(64, 64, seed=2)
-    one, repeated, moving = DeltaLzwEstimate(1), DeltaLzwEstimate(20), DeltaLzwEstimate(20)
+    one, repeated, moving = DeltaLzwEstimate(), DeltaLzwEstimate(), DeltaLzwEstimate()
     one.add(words(still))
     for _ in range(20):
         repeated.add(words(still))
@@ -61,44 +117,61 @@ def test_identical_frames_cost_nothing_and_changes_cost_their_crop():
     assert 19 * lzw.FRAME_BYTES < extra < 19 * (lzw.FRAME_BYTES + 60)
 
 
-def test_sampled_estimate_is_close_to_encoding_every_crop(monkeypatch):
-    frames = [words(noise(200, 300, seed=s, colors=16 + s % 48)) for s in range(120)]
-    sampled = DeltaLzwEstimate(len(frames))
-    for f in frames:
-        sampled.add(f)
-    assert sampled.stride > 1
-    monkeypatch.setattr(lzw, "LZW_FRAMES", 10**6)
-    exact = DeltaLzwEstimate(len(frames))
-    assert exact.stride == 1
-    for f in frames:
-        exact.add(f)
-    assert sampled.total_bytes() == pytest.approx(exact.total_bytes(), rel=0.05)
+def test_a_few_colour_crop_is_coded_with_short_codes():
+    """A crop drawn with the two most popular colours needs 2-bit codes, not 8-bit ones: its
+    cost is what ``lzw_data_bytes`` gives at code size 2."""
+    background = noise(64, 64, seed=4, colors=64)
+    background[:32] = 0  # black is by far the most drawn colour
+    background[32:40] = 255  # then white
+    estimate = DeltaLzwEstimate()
+    estimate.add(words(background))
+    before = estimate.total_bytes()
+    frame = background.copy()
+    frame[48:56, 8:40] = np.where(np.arange(32)[None, :, None] % 2, 0, 255)  # black/white bars
+    estimate.add(words(frame))
+    changed = (words(frame) != words(background))[48:56, 8:40]
+    symbols = np.where(np.arange(32)[None, :] % 2, 0, 1) * np.ones((8, 1), np.int64)
+    symbols = np.where(changed, symbols, 2)  # index 2: the smallest one the crop leaves free
+    assert estimate.total_bytes() - before == lzw.FRAME_BYTES + lzw_data_bytes(symbols, 2)
 
 
-def optimised_kilobytes(gifsicle: str, path: Path) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "o.gif"
-        subprocess.run([gifsicle, "-O2", "--no-warnings", str(path), "-o", str(out)], check=True)
-        return out.stat().st_size / 1024
-
-
-def test_estimate_tracks_what_gifsicle_optimisation_writes():
-    """On real animated GIFs, 2**lzw_size_ratio x file size is the lossless size an optimising
-    encoder reaches (gifsicle -O2): within 25% for most, median within 10%."""
+def test_past_256_colours_images_get_local_tables(tmp_path):
+    """Two frames of 200 colours each, none shared: 400 colours cannot share one table, so the
+    second image carries its own, as gifsicle writes it; the estimate is within 3 %."""
     gifsicle = shutil.which("gifsicle")
     if gifsicle is None:
         pytest.skip("gifsicle not installed")
-    gifs = [p for p in good_corpus_gifs() if p.stat().st_size > 5 * 1024 and frame_count(p) > 1][
-        :12
-    ]
+    rng = np.random.default_rng(5)
+    frames = []
+    for k in range(2):
+        indices = rng.integers(0, 200, (90, 120)).astype(np.uint8)
+        frame = Image.fromarray(indices, "P")
+        frame.putpalette(bytes([k * 100 + i // 2 for i in range(200) for _ in range(3)]))
+        frames.append(frame)
+    path = tmp_path / "two.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], optimize=False)
+    estimate = DeltaLzwEstimate()
+    for frame in iter_frames(path):
+        estimate.add(rgba_words(frame.rgba))
+    written = len(gifsicle_o3(gifsicle, path))
+    assert estimate.total_bytes() == pytest.approx(written, rel=0.03)
+
+
+def test_estimate_tracks_what_gifsicle_writes_at_lossy_0():
+    """On real animated GIFs, 2**lzw_size_ratio x file size is the size of ``gifsicle -O3``
+    (the engine's lossless render): median within 5 %, four in five within 15 %."""
+    gifsicle = shutil.which("gifsicle")
+    if gifsicle is None:
+        pytest.skip("gifsicle not installed")
+    gifs = [p for p in good_corpus_gifs() if p.stat().st_size > 5 * 1024 and frame_count(p) > 1]
+    gifs = gifs[:: max(1, len(gifs) // 24)]
     assert len(gifs) >= 4
     errors = []
     for path in gifs:
-        ratio = extract_features(path)["lzw_size_ratio"]
-        estimate = 2**ratio * path.stat().st_size / 1024
-        errors.append(abs(np.log(estimate / optimised_kilobytes(gifsicle, path))))
-    assert np.median(errors) < np.log(1.10), errors
-    assert np.mean(np.array(errors) < np.log(1.25)) >= 0.75, errors
+        estimate = 2 ** extract_features(path)["lzw_size_ratio"] * path.stat().st_size
+        errors.append(abs(np.log(estimate / len(gifsicle_o3(gifsicle, path)))))
+    assert np.median(errors) < np.log(1.05), errors
+    assert np.mean(np.array(errors) < np.log(1.15)) >= 0.8, errors
 
 
 def test_ratio_sees_an_unoptimised_file(tmp_path):

@@ -144,7 +144,7 @@ def sample_gif(
     wanted = set(spatial) | set(pairs) | {i + 1 for i in pairs} | set(clip)
     clip_set = set(clip)
     sample = GifSample(path, n, 0, 0, spatial, pairs, clip, file_bytes=path.stat().st_size)
-    lzw = DeltaLzwEstimate(n)
+    lzw = DeltaLzwEstimate()
     with single_threaded_cv2():
         for frame in iter_frames(path, limits=limits):
             sample.height, sample.width = frame.rgba.shape[:2]
