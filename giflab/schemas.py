@@ -120,6 +120,9 @@ class GifFeaturesV1(Record):
     clip_pixel_art: float | None = Field(default=None, ge=0, le=1)
     clip_model: str | None = None
     clip_missing_reason: str | None = None
+    # ``giflab.features.FEATURES_VERSION`` of the code that computed the row (NULL: version 1,
+    # rows written before it was stored); older rows are recomputed by the next ``giflab run``.
+    features_version: int | None = Field(default=None, ge=1)
 
 
 class MetricRecordV1(Record):

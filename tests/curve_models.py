@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 from giflab.dataset.columns import GIF_FEATURES, MODEL_INPUTS
 from giflab.dataset.scaler import save_scaler
-from giflab.features import CLIP_FEATURES
+from giflab.features import CLIP_FEATURES, FEATURES_VERSION
 from giflab.prediction.bundle import make_bundle
 from giflab.prediction.export import export_models
 
@@ -152,6 +152,7 @@ def build_test_models(
         "dataset_version": f"test-dataset-{seed}",
         "code_version": "0.1.0+test",
         "metrics": {e: {"test_mape": 0.05, "test_rows": len(rows)} for e in bundles},
+        "features_version": FEATURES_VERSION,
     }
     export_models(bundles, root / "scaler.pkl", root / "models", card_facts=facts)
     return root / "models"

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
-from giflab.features import CLIP_FEATURES, FEATURE_NAMES, extract_features
+from giflab.features import CLIP_FEATURES, FEATURE_NAMES, FEATURES_VERSION, extract_features
 from giflab.schemas import GifFeaturesV1
 from giflab_assets.definitions import ASSETS, build_resources
 from giflab_assets.runner import add_partitions
@@ -94,6 +94,16 @@ def test_cli_run_stores_features_and_stats_count_them(tmp_path):
         conn.execute('ALTER TABLE gif_features DROP COLUMN "lzw_size_ratio"')
     again = giflab("run", str(raw), "--no-progress", data_dir=data)
     assert f"{len(GIFS)} asset partitions to materialise" in again.stdout, again.stdout
+    assert _rows(data / "giflab.db") == rows
+
+    # Rows computed by an older FEATURES_VERSION (NULL: before versions were stored) are
+    # recomputed the same way; rows of this version are left alone.
+    assert {row["features_version"] for row in rows.values()} == {FEATURES_VERSION}
+    with sqlite3.connect(data / "giflab.db") as conn:
+        conn.execute("UPDATE gif_features SET features_version = NULL WHERE rowid = 1")
+        conn.execute("UPDATE gif_features SET features_version = ? WHERE rowid = 2", (1,))
+    again = giflab("run", str(raw), "--no-progress", data_dir=data)
+    assert "2 asset partitions to materialise" in again.stdout, again.stdout
     assert _rows(data / "giflab.db") == rows
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from giflab.dataset.columns import GIF_FEATURES
 from giflab.errors import BadGifError
-from giflab.features import CLIP_FEATURES, extract_features
+from giflab.features import CLIP_FEATURES, FEATURES_VERSION, extract_features
 from giflab.meta import read_metadata
 from giflab.prediction.export import training_clip_models
 from giflab.prediction.load import load_models
@@ -27,6 +27,7 @@ from giflab.prediction.predict import (
     monotone_in_lossy,
     pick_variant,
     predict_gif,
+    version_notes,
 )
 from tests.conftest import bad_corpus_files, good_corpus_gifs
 from tests.curve_models import LOSSY, build_test_models
@@ -207,6 +208,25 @@ def test_models_trained_without_clip_never_load_it(models):
         gif, trained, engines=["gifsicle"], variants=[(0, 256, 1.0)], clip=Unusable()
     )
     assert prediction.notes == ()
+
+
+def test_models_trained_on_older_features_warn(models):
+    """A card from before features were versioned (no fact: version 1) or of another version
+    says so with every prediction; a card of this code's version says nothing."""
+    gif = animated_gifs(1)[0]
+    for version in (None, FEATURES_VERSION - 1):
+        card = dataclasses.replace(
+            models.card, facts={**models.card.facts, "features_version": version}
+        )
+        [prediction] = predict_gif(
+            gif,
+            dataclasses.replace(models, card=card),
+            engines=["gifsicle"],
+            variants=[(0, 256, 1.0)],
+        )
+        [note] = prediction.notes
+        assert f"features version {version or 1}" in note and "giflab run" in note
+    assert version_notes(FEATURES_VERSION) == ()
 
 
 def test_clip_notes_only_when_training_had_scores_and_this_gif_has_none():

@@ -25,6 +25,10 @@ from giflab.frames import DEFAULT_LIMITS, DecodeLimits
 
 CLASSICAL_FEATURES = SPATIAL_FEATURES + TEMPORAL_FEATURES + COMPRESSIBILITY_FEATURES
 FEATURE_NAMES = CLASSICAL_FEATURES + CLIP_FEATURES
+# Stored with every features row. Raise it when a classical feature's values change for the same
+# GIF: ``giflab run`` recomputes the features of rows stored by an older version (NULL: 1).
+# 2: lzw_size_ratio counts LZW exactly, with gifsicle's code sizes (giflab.features.lzw).
+FEATURES_VERSION = 2
 
 # Closed bounds every value lies in (documented per feature in docs/features.md).
 FEATURE_RANGES: dict[str, tuple[float, float]] = {
@@ -40,6 +44,7 @@ __all__ = [
     "CLIP_FEATURES",
     "COMPRESSIBILITY_FEATURES",
     "FEATURE_NAMES",
+    "FEATURES_VERSION",
     "FEATURE_RANGES",
     "SPATIAL_FEATURES",
     "TEMPORAL_FEATURES",

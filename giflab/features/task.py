@@ -11,7 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from giflab.features import CLIP_FEATURES, ClipScorer, ClipUnavailable, extract_features
+from giflab.features import (
+    CLIP_FEATURES,
+    FEATURES_VERSION,
+    ClipScorer,
+    ClipUnavailable,
+    extract_features,
+)
 from giflab.frames import DEFAULT_LIMITS, DecodeLimits
 from giflab.schemas import GifFeaturesV1
 
@@ -80,4 +86,5 @@ def features_task(task: FeaturesTask) -> GifFeaturesV1:
         **values,
         clip_model=None if reason is not None or _scorer is None else clip_model_name(_scorer),
         clip_missing_reason=reason,
+        features_version=FEATURES_VERSION,
     )

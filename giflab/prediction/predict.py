@@ -16,7 +16,7 @@ import numpy as np
 
 from giflab.dataset.columns import GIF_FEATURES, ORIG_COLUMNS
 from giflab.errors import BadGifError
-from giflab.features import CLIP_FEATURES, ClipScorer, extract_features
+from giflab.features import CLIP_FEATURES, FEATURES_VERSION, ClipScorer, extract_features
 from giflab.frames import DEFAULT_LIMITS, DecodeLimits
 from giflab.meta import read_metadata, validate_gif
 from giflab.prediction.load import LoadedModels
@@ -154,7 +154,9 @@ def predict_gif(
     if trained_clip == []:  # the models never saw a CLIP score: computing one is wasted time
         clip = None
     inputs = gif_inputs(path, clip=clip, limits=limits)
-    notes = clip_notes(trained_clip, inputs)
+    notes = version_notes(models.card.facts.get("features_version")) + clip_notes(
+        trained_clip, inputs
+    )
     row = np.array([[inputs[n] for n in GIF_FEATURES]], dtype=np.float64)
     fixed = None if variants is None else [(int(a), int(b), float(c)) for a, b, c in variants]
     if fixed is not None and not fixed:
@@ -175,6 +177,19 @@ def predict_gif(
         pick = None if target_kb is None else pick_variant(points, target_kb)
         predictions.append(Prediction(engine, tuple(points), pick, target_kb, notes))
     return predictions
+
+
+def version_notes(trained_version: int | None) -> tuple[str, ...]:
+    """A warning when the models were trained on features of another ``FEATURES_VERSION``
+    (``trained_version``: the card's ``facts["features_version"]``, None before it was kept:
+    version 1): this code computes some inputs differently from the ones they learnt."""
+    if (trained_version or 1) == FEATURES_VERSION:
+        return ()
+    return (
+        f"the models were trained on features version {trained_version or 1}, this code computes "
+        f"version {FEATURES_VERSION} (docs/features.md): run `python -m giflab run` and "
+        "`python -m giflab train` again for predictions from matching inputs",
+    )
 
 
 def clip_notes(trained_clip: Sequence[str] | None, inputs: dict[str, float]) -> tuple[str, ...]:

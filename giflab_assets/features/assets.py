@@ -27,10 +27,11 @@ CLIP_CHECK = "clip_scores_present"
 
 
 def incomplete_features(db_path, keys: list[str]) -> set[str]:
-    """GIFs among ``keys`` whose stored features lack a classical feature (a NULL, or a column
-    the table does not have yet): rows written before that feature existed."""
+    """GIFs among ``keys`` whose stored features are out of date: a classical feature is
+    missing (a NULL, or a column the table does not have yet: rows written before that feature
+    existed) or the row was computed by an older ``FEATURES_VERSION``."""
     from giflab.db import connect_readonly, table_exists
-    from giflab.features import CLASSICAL_FEATURES
+    from giflab.features import CLASSICAL_FEATURES, FEATURES_VERSION
 
     if not db_path.exists():
         return set()
@@ -39,12 +40,15 @@ def incomplete_features(db_path, keys: list[str]) -> set[str]:
         if not table_exists(conn, "gif_features"):
             return set()
         have = {row[1] for row in conn.execute('PRAGMA table_info("gif_features")')}
-        if not set(CLASSICAL_FEATURES) <= have:
+        if not {*CLASSICAL_FEATURES, "features_version"} <= have:
             stale = {sha for (sha,) in conn.execute("SELECT gif_sha FROM gif_features")}
         else:
             nulls = " OR ".join(f'"{name}" IS NULL' for name in CLASSICAL_FEATURES)
-            sql = f"SELECT gif_sha FROM gif_features WHERE {nulls}"
-            stale = {sha for (sha,) in conn.execute(sql)}
+            sql = (
+                f"SELECT gif_sha FROM gif_features WHERE {nulls} "
+                "OR features_version IS NULL OR features_version < ?"
+            )
+            stale = {sha for (sha,) in conn.execute(sql, (FEATURES_VERSION,))}
     finally:
         conn.close()
     return stale & set(keys)

@@ -68,6 +68,7 @@ def curve_models(
     # Training's libraries (scikit-learn, XGBoost) load here, not when the definitions are
     # imported: `giflab run`, the sensor and the UI's code server start without them.
     from giflab.dataset import load_scaler
+    from giflab.features import FEATURES_VERSION
     from giflab.prediction.export import export_models, training_clip_models
     from giflab.prediction.train import train_all
 
@@ -89,6 +90,7 @@ def curve_models(
             "metrics": metrics,
             "train_config": config.train_config().model_dump(),
             "clip_models": training_clip_models(training_table),
+            "features_version": FEATURES_VERSION,
         },
     )
     rows = []
