@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+import pandas as pd
 
 HEADER_BYTES = 13 + 1  # signature + logical screen descriptor, and the trailer
 FRAME_BYTES = 8 + 10 + 1  # graphic control extension + image descriptor + LZW minimum code size
@@ -120,9 +121,9 @@ class DeltaLzwEstimate:
     def _encode(self, crop: np.ndarray, drawn: np.ndarray | None) -> int:
         """Bytes of one stored image: ``crop``'s words, with the pixels outside ``drawn`` (a
         mask, None for all) transparent."""
-        colours, inverse, counts = np.unique(
-            crop if drawn is None else crop[drawn], return_inverse=True, return_counts=True
-        )
+        # A hash table, not a sort: np.unique on every changed crop cost 8x as much.
+        inverse, colours = pd.factorize(crop if drawn is None else crop[drawn])
+        counts = np.bincount(inverse, minlength=len(colours))
         for word, count in zip(colours.tolist(), counts.tolist(), strict=True):
             self._popularity[word] = self._popularity.get(word, 0) + count
         self._local_tables = self._local_tables or len(self._popularity) > PALETTE_LIMIT
@@ -151,8 +152,8 @@ class DeltaLzwEstimate:
         """Estimated bytes of the whole losslessly re-encoded GIF (0 before any frame)."""
         if self._prev is None:
             return 0.0
-        colours = min(len(self._popularity), PALETTE_LIMIT)
-        palette = 3 << min_code_size(colours - 1) if not self._local_tables else 0
-        if self._local_tables:  # the global table the first images were drawn with
+        if self._local_tables:  # the global table the first images were drawn with is full
             palette = 3 * PALETTE_LIMIT
+        else:
+            palette = 3 << min_code_size(len(self._popularity) - 1)
         return float(HEADER_BYTES + palette + self._image_bytes)
