@@ -14,7 +14,7 @@ cannot show: how well its LZW data was packed, and how much of each frame actual
   a few popular colours is coded with 3-5-bit codes. Once more than 256 colours have been seen,
   every later image gets a local colour table of its own colours (gifsicle's "too many colors,
   using local colormaps"), whose bytes are counted;
-* LZW is counted, not written: ``lzw_code_bits`` runs GIF LZW (a clear code first, a clear
+* LZW is counted, not written: ``LzwCounter`` runs GIF LZW (a clear code first, a clear
   whenever the 4096-code table is full) and returns the code stream's length: gifsicle's bytes
   exactly while the table has room, within 0.3 % once it fills (gifsicle times its clears by the
   recent match lengths). Pillow's encoder was not used: it misses dictionary matches depending
@@ -38,20 +38,17 @@ PALETTE_LIMIT = 256
 
 
 @numba.njit(cache=True, nogil=True)
-def _lzw_code_bits(symbols: np.ndarray, min_code_size: int) -> int:
+def _lzw_code_bits(symbols, min_code_size, child, tag, generation):
+    """(code-stream bits, last generation used); ``child``/``tag`` are MAX_CODES x 256 tables
+    whose entries count only while their tag equals the current generation."""
     clear = 1 << min_code_size
     first_free = clear + 2  # after the clear and end-of-information codes
-    # child[code, symbol]: the code extending ``code`` by ``symbol``, valid while its generation
-    # tag matches; a clear bumps the generation instead of wiping 4096 x clear entries.
-    child = np.zeros((MAX_CODES, clear), np.int16)
-    tag = np.zeros((MAX_CODES, clear), np.int32)
-    generation = 1
     width = min_code_size + 1
     next_code = first_free
     bits = width  # the leading clear code
     n = symbols.shape[0]
     if n == 0:
-        return bits + width
+        return bits + width, generation
     current = np.int64(symbols[0])
     for i in range(1, n):
         s = symbols[i]
@@ -71,22 +68,44 @@ def _lzw_code_bits(symbols: np.ndarray, min_code_size: int) -> int:
             width = min_code_size + 1
             next_code = first_free
         current = s
-    return bits + 2 * width  # the last match and the end-of-information code
+    return bits + 2 * width, generation  # the last match and the end-of-information code
+
+
+class LzwCounter:
+    """Counts GIF LZW code streams, reusing one code table between calls: a new image or a
+    clear starts a new generation of its entries instead of allocating and wiping 6 MB."""
+
+    def __init__(self) -> None:
+        self._child = np.zeros((MAX_CODES, PALETTE_LIMIT), np.int16)
+        self._tag = np.zeros((MAX_CODES, PALETTE_LIMIT), np.int32)
+        self._generation = 0
+
+    def code_bits(self, symbols: np.ndarray, min_code_size: int) -> int:
+        """Bits of the GIF LZW code stream of ``symbols`` (palette indices < 2**min_code_size):
+        a clear code first, a clear whenever the 4096-code table is full, end-of-information."""
+        if not 2 <= min_code_size <= 8:
+            raise ValueError(f"GIF LZW minimum code size is 2..8, got {min_code_size}")
+        flat = np.ascontiguousarray(symbols, dtype=np.uint8).ravel()
+        bits, self._generation = _lzw_code_bits(
+            flat, min_code_size, self._child, self._tag, self._generation + 1
+        )
+        return int(bits)
+
+    def data_bytes(self, symbols: np.ndarray, min_code_size: int) -> int:
+        """Bytes of one image's LZW data as a GIF stores it: the code stream in sub-blocks of
+        at most 255 bytes, each behind a length byte, and the zero-length terminator."""
+        data = (self.code_bits(symbols, min_code_size) + 7) // 8
+        return data + (data + 254) // 255 + 1
 
 
 def lzw_code_bits(symbols: np.ndarray, min_code_size: int) -> int:
-    """Bits of the GIF LZW code stream of ``symbols`` (palette indices < 2**min_code_size)."""
-    if not 2 <= min_code_size <= 8:
-        raise ValueError(f"GIF LZW minimum code size is 2..8, got {min_code_size}")
-    flat = np.ascontiguousarray(symbols, dtype=np.uint8).ravel()
-    return int(_lzw_code_bits(flat, min_code_size))
+    """``LzwCounter.code_bits`` with a table of its own (for one-off counts)."""
+    return LzwCounter().code_bits(symbols, min_code_size)
 
 
 def lzw_data_bytes(symbols: np.ndarray, min_code_size: int) -> int:
-    """Bytes of one image's LZW data as a GIF stores it: the code stream in sub-blocks of at most
-    255 bytes, each behind a length byte, and the zero-length terminator."""
-    data = (lzw_code_bits(symbols, min_code_size) + 7) // 8
-    return data + (data + 254) // 255 + 1
+    """``LzwCounter.data_bytes`` with a table of its own (for one-off counts)."""
+    return LzwCounter().data_bytes(symbols, min_code_size)
 
 
 def min_code_size(largest_index: int) -> int:
@@ -102,6 +121,7 @@ class DeltaLzwEstimate:
         self._popularity: dict[int, int] = {}  # colour word -> pixels drawn with it so far
         self._local_tables = False
         self._image_bytes = 0
+        self._lzw = LzwCounter()
 
     def add(self, words: np.ndarray) -> None:
         """The next frame, as an (H, W) array of colour words (``sampling.rgba_words``)."""
@@ -145,7 +165,7 @@ class DeltaLzwEstimate:
         largest = min(largest, PALETTE_LIMIT - 1)  # a 257th colour shares the last index
         code_size = min_code_size(largest)
         table = 3 << code_size if self._local_tables else 0
-        data = lzw_data_bytes(np.minimum(symbols, PALETTE_LIMIT - 1), code_size)
+        data = self._lzw.data_bytes(np.minimum(symbols, PALETTE_LIMIT - 1), code_size)
         return FRAME_BYTES + table + data
 
     def total_bytes(self) -> float:
