@@ -22,7 +22,7 @@ from giflab.compression import SweepTask, sweep_gif, variant_matrix
 from giflab.dataset.splits import split_of
 from giflab.engines import get_engine
 from giflab.engines.config import EngineConfig
-from giflab.features import extract_features
+from giflab.features import FEATURES_VERSION, extract_features
 from giflab.meta import metadata_record
 from giflab.schemas import CompressionRunV1, GifFeaturesV1
 from io_managers.sqlite_io_manager import write_rows
@@ -68,6 +68,7 @@ def dataset_db() -> Path:
                 **result.values,
                 clip_model=None,
                 clip_missing_reason=result.clip_missing_reason,
+                features_version=FEATURES_VERSION,
             )
         )
         task = SweepTask(sha, str(path), "gifsicle", EngineConfig(), tuple(VARIANTS), str(root))

@@ -26,7 +26,7 @@ from giflab.dataset import (
 )
 from giflab.dataset.columns import ORIG_COLUMNS, RECORD_COLUMNS, SORT_KEY, TABLE_COLUMNS
 from giflab.dataset.validate import column_values
-from giflab.features import FEATURE_NAMES
+from giflab.features import FEATURE_NAMES, FEATURES_VERSION
 from giflab.schemas import GifFeaturesV1, MetricRecordV1
 from tests.conftest import REPO
 from tests.dataset_db import NESTED_REL, dataset_db
@@ -124,6 +124,23 @@ def test_failed_renders_and_gifs_without_metadata_or_features_are_excluded_and_c
     assert summary["excluded_rows"] == n_ok[no_features] + n_ok[no_metadata] + 1
     assert summary["gifs"] == len(shas) - 2
     assert summary["derived_gifs"] == 0
+
+
+def test_gifs_whose_features_are_of_an_older_version_are_excluded(tables):
+    """Rows computed by an older FEATURES_VERSION (NULL: version 1, before it was stored) hold
+    other values than this code computes: their GIFs stay out until `giflab run` redoes them."""
+    metadata, features, runs = tables
+    shas = sorted(features["gif_sha"])
+    features = features.copy()
+    features["features_version"] = features["features_version"].astype("Int64")
+    features.loc[features["gif_sha"] == shas[0], "features_version"] = pd.NA
+    features.loc[features["gif_sha"] == shas[1], "features_version"] = FEATURES_VERSION - 1
+    table = build_training_table(metadata, features, runs)
+    assert set(table["gif_sha"]) == set(shas[2:]) & set(runs["gifsicle"]["gif_sha"])
+    [older] = [e for e in table.attrs["exclusions"] if "older than FEATURES_VERSION" in e["reason"]]
+    ok = runs["gifsicle"][runs["gifsicle"]["status"] == "ok"]
+    assert older["gifs"] == 2 and older["rows"] == ok["gif_sha"].isin(shas[:2]).sum()
+    assert "giflab run" in older["reason"]
 
 
 def _raw_tables(db):

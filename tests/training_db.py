@@ -29,7 +29,7 @@ from giflab.dataset import build_training_table, load_tables
 from giflab.dataset.splits import split_of
 from giflab.engines import get_engine
 from giflab.engines.config import EngineConfig
-from giflab.features import extract_features
+from giflab.features import FEATURES_VERSION, extract_features
 from giflab.meta import metadata_record
 from giflab.schemas import GifFeaturesV1
 from io_managers.sqlite_io_manager import write_rows
@@ -90,6 +90,7 @@ def training_db() -> Path:
                 **result.values,
                 clip_model=None,
                 clip_missing_reason=result.clip_missing_reason,
+                features_version=FEATURES_VERSION,
             )
         )
         task = SweepTask(

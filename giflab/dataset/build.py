@@ -34,7 +34,7 @@ from giflab.dataset.validate import (
     validate_frame,
 )
 from giflab.dataset.versions import code_version, dataset_version
-from giflab.features import FEATURE_NAMES
+from giflab.features import FEATURE_NAMES, FEATURES_VERSION
 from giflab.schemas import CompressionRunV1, GifFeaturesV1, GifMetadataV1, MetricRecordV1
 
 UNKNOWN_PLATFORM = "unknown"
@@ -126,12 +126,17 @@ def _metadata(metadata_df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([out, pd.DataFrame(source, index=out.index)], axis=1)
 
 
-def _features(features_df: pd.DataFrame) -> pd.DataFrame:
+def _features(features_df: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """The features columns of the table, and the GIFs whose row is of an older
+    ``FEATURES_VERSION`` (NULL: version 1): their values are not what this code computes."""
     columns = ["gif_sha", *FEATURE_NAMES, "clip_model"]
     if features_df.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=columns), pd.Series([], dtype="str")
     feats, _ = _current(features_df, GifFeaturesV1)
-    return _unique_gifs(feats, "gif_features").reindex(columns=columns)
+    feats = _unique_gifs(feats, "gif_features")
+    version = feats.get("features_version", pd.Series(pd.NA, index=feats.index))
+    older = pd.to_numeric(version).fillna(1).lt(FEATURES_VERSION).to_numpy(dtype=bool)
+    return feats.reindex(columns=columns), feats["gif_sha"][older]
 
 
 def _typed(table: pd.DataFrame) -> pd.DataFrame:
@@ -164,7 +169,7 @@ def build_training_table(
     GIF has two metadata/feature rows or a render appears twice.
     """
     all_runs = _all_runs(runs)
-    meta, feats = _metadata(metadata_df), _features(features_df)
+    meta, (feats, older_feats) = _metadata(metadata_df), _features(features_df)
     exclusions: list[dict[str, Any]] = []
 
     runs_now, old = _current(all_runs, CompressionRunV1)
@@ -178,8 +183,14 @@ def build_training_table(
     exclusions += _exclusion("GIF has no gif_metadata row", ok_runs[no_meta])
     no_feats = ~no_meta & ~ok_runs["gif_sha"].isin(feats["gif_sha"]).to_numpy(dtype=bool)
     exclusions += _exclusion("GIF has no gif_features row", ok_runs[no_feats])
+    older = ~no_meta & ~no_feats & ok_runs["gif_sha"].isin(older_feats).to_numpy(dtype=bool)
+    exclusions += _exclusion(
+        f"GIF's features are older than FEATURES_VERSION {FEATURES_VERSION} "
+        "(`giflab run` recomputes them)",
+        ok_runs[older],
+    )
 
-    kept = ok_runs[~no_meta & ~no_feats].drop(columns=["status", "schema_version"])
+    kept = ok_runs[~no_meta & ~no_feats & ~older].drop(columns=["status", "schema_version"])
     table = kept.merge(meta, on="gif_sha", how="inner").merge(feats, on="gif_sha", how="inner")
     group = group_of(table)
     table["split"] = group.map(split_map(group))
