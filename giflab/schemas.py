@@ -81,7 +81,7 @@ class CompressionRunV1(Record):
 
 
 class GifFeaturesV1(Record):
-    """The 26 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
+    """The 29 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
 
     The six CLIP scores are NULL when the model's weights were unavailable; then
     ``clip_missing_reason`` says why and ``clip_model`` is NULL.
@@ -112,6 +112,10 @@ class GifFeaturesV1(Record):
     # Added after the first datasets were written: NULL in their rows until ``giflab run``
     # recomputes their features (it treats a NULL classical feature as work left to do).
     lzw_size_ratio: float | None = Field(default=None, ge=-16, le=16)
+    # Features version 3 (gifsicle's lossy LZW counted): NULL in older rows, as above.
+    lzw_lossy_ratio_20: float | None = Field(default=None, ge=-16, le=16)
+    lzw_lossy_ratio_60: float | None = Field(default=None, ge=-16, le=16)
+    lzw_lossy_ratio_120: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)
@@ -194,6 +198,10 @@ class MetricRecordV1(Record):
     # Added after the first datasets were written: NULL in their rows until ``giflab run``
     # recomputes their features (it treats a NULL classical feature as work left to do).
     lzw_size_ratio: float | None = Field(default=None, ge=-16, le=16)
+    # Features version 3 (gifsicle's lossy LZW counted): NULL in older rows, as above.
+    lzw_lossy_ratio_20: float | None = Field(default=None, ge=-16, le=16)
+    lzw_lossy_ratio_60: float | None = Field(default=None, ge=-16, le=16)
+    lzw_lossy_ratio_120: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)

@@ -57,15 +57,18 @@ def smooth_noise(w: int = 320, h: int = 240, seed: int = 0) -> np.ndarray:
 
 
 def test_feature_names_are_fixed():
-    assert len(FEATURE_NAMES) == 26 == len(set(FEATURE_NAMES))
+    assert len(FEATURE_NAMES) == 29 == len(set(FEATURE_NAMES))
     assert FEATURE_NAMES[:9][0] == "entropy" and FEATURE_NAMES[9] == "motion_intensity"
-    assert FEATURE_NAMES[16:20] == (
+    assert FEATURE_NAMES[16:23] == (
         "lossless_compression_ratio",
         "transparency_ratio",
         "run_length",
         "lzw_size_ratio",
+        "lzw_lossy_ratio_20",
+        "lzw_lossy_ratio_60",
+        "lzw_lossy_ratio_120",
     )
-    assert FEATURE_NAMES[20:] == CLIP_FEATURES
+    assert FEATURE_NAMES[23:] == CLIP_FEATURES
     assert set(FEATURE_RANGES) == set(FEATURE_NAMES)
 
 
@@ -188,7 +191,7 @@ def test_clip_values_are_null_with_a_reason_without_a_scorer(tmp_path):
     r = extract_features(write_gif(tmp_path / "f.gif", [flat()]))
     assert all(r[c] is None for c in CLIP_FEATURES)
     assert r.clip_missing_reason
-    assert list(r.as_dict())[:26] == list(FEATURE_NAMES)
+    assert list(r.as_dict())[:29] == list(FEATURE_NAMES)
 
 
 def check_ranges(values: dict) -> None:

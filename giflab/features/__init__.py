@@ -1,9 +1,9 @@
 """Visual features of a GIF: the only input of GifLab's size-prediction models.
 
 ``extract_features(path)`` decodes the GIF once, samples frames by fixed rules
-(``giflab.features.sampling``) and returns the 26 values of ``FEATURE_NAMES`` in a fixed order:
-9 spatial, 7 temporal, 4 compressibility (the last two, ``run_length`` and ``lzw_size_ratio``,
-are GifLab's own) and 6 CLIP scores. Definitions, ranges and evidence: docs/features.md.
+(``giflab.features.sampling``) and returns the 29 values of ``FEATURE_NAMES`` in a fixed order:
+9 spatial, 7 temporal, 7 compressibility (the last five, ``run_length``, ``lzw_size_ratio`` and
+the three ``lzw_lossy_ratio_<L>``, are GifLab's own) and 6 CLIP scores. Definitions, ranges and evidence: docs/features.md.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ FEATURE_NAMES = CLASSICAL_FEATURES + CLIP_FEATURES
 # Stored with every features row. Raise it when a classical feature's values change for the same
 # GIF: ``giflab run`` recomputes the features of rows stored by an older version (NULL: 1).
 # 2: lzw_size_ratio counts LZW exactly, with gifsicle's code sizes (giflab.features.lzw).
-FEATURES_VERSION = 2
+# 3: lzw_lossy_ratio_20/60/120, gifsicle's lossy LZW counted (giflab.features.lossy_lzw).
+FEATURES_VERSION = 3
 
 # Closed bounds every value lies in (documented per feature in docs/features.md).
 FEATURE_RANGES: dict[str, tuple[float, float]] = {
@@ -37,6 +38,11 @@ FEATURE_RANGES: dict[str, tuple[float, float]] = {
     "frame_similarity": (-1.0, 1.0),
     "inter_frame_mse_std": (0.0, 0.5),
     "lzw_size_ratio": (-LZW_RATIO_BOUND, LZW_RATIO_BOUND),
+    **{
+        name: (-LZW_RATIO_BOUND, LZW_RATIO_BOUND)
+        for name in COMPRESSIBILITY_FEATURES
+        if name.startswith("lzw_lossy_ratio_")
+    },
 }
 
 __all__ = [

@@ -1,9 +1,11 @@
 """Compressibility features: direct proxies for how many bytes a GIF's pixels will need.
 
 ``lossless_compression_ratio`` and ``transparency_ratio`` read the spatial frames;
-``run_length`` and ``lzw_size_ratio`` (GifLab's own additions, see docs/features.md for the
-evidence) are measured at full resolution while the frames are decoded: ``run_length`` on the
-spatial frames, ``lzw_size_ratio`` on every frame (``giflab.features.lzw``).
+``run_length``, ``lzw_size_ratio`` and the three ``lzw_lossy_ratio_<L>`` (GifLab's own
+additions, see docs/features.md for the evidence) are measured at full resolution while the
+frames are decoded: ``run_length`` on the spatial frames, ``lzw_size_ratio`` on every frame
+(``giflab.features.lzw``), the lossy ratios on every frame or, past ``LOSSY_PROBE_PIXELS``, on
+every k-th (``giflab.features.lossy_lzw``).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import zlib
 
 import numpy as np
 
-from giflab.features.sampling import GifSample
+from giflab.features.sampling import LOSSY_PROBE_LEVELS, GifSample
 
 COMPRESSIBILITY_FEATURES = (
     "lossless_compression_ratio",
     "transparency_ratio",
     "run_length",
     "lzw_size_ratio",
+    *(f"lzw_lossy_ratio_{level}" for level in LOSSY_PROBE_LEVELS),
 )
 LZW_RATIO_BOUND = 16.0  # log2 bounds of lzw_size_ratio: 1/65536 .. 65536 times the file
 
@@ -64,6 +67,21 @@ def lzw_size_ratio(sample: GifSample) -> float:
     return float(min(LZW_RATIO_BOUND, max(-LZW_RATIO_BOUND, ratio)))
 
 
+def lzw_lossy_ratios(sample: GifSample) -> dict[str, float]:
+    """``lzw_lossy_ratio_<L>``: log2(estimated bytes of the GIF re-encoded under gifsicle's
+    ``--lossy=L`` / estimated bytes re-encoded losslessly), in [-16, 16]; about 0 for a GIF
+    whose colours lossy LZW cannot merge, very negative for smooth gradients and noise-free
+    video. A GIF that decoded no frame gets 0."""
+    values = {}
+    for level in LOSSY_PROBE_LEVELS:
+        ratio = sample.lossy_ratios.get(level, 1.0)
+        log_ratio = math.log2(ratio) if ratio > 0 else -LZW_RATIO_BOUND
+        values[f"lzw_lossy_ratio_{level}"] = float(
+            min(LZW_RATIO_BOUND, max(-LZW_RATIO_BOUND, log_ratio))
+        )
+    return values
+
+
 def compressibility_features(sample: GifSample) -> dict[str, float]:
     """The compressibility features of ``sample``, in ``COMPRESSIBILITY_FEATURES`` order."""
     return {
@@ -71,4 +89,5 @@ def compressibility_features(sample: GifSample) -> dict[str, float]:
         "transparency_ratio": transparency_ratio(sample),
         "run_length": run_length(sample),
         "lzw_size_ratio": lzw_size_ratio(sample),
+        **lzw_lossy_ratios(sample),
     }

@@ -31,6 +31,8 @@ import numba
 import numpy as np
 import pandas as pd
 
+from giflab.features.lossy_lzw import lossy_code_bits
+
 HEADER_BYTES = 13 + 1  # signature + logical screen descriptor, and the trailer
 FRAME_BYTES = 8 + 10 + 1  # graphic control extension + image descriptor + LZW minimum code size
 MAX_CODES = 4096  # GIF LZW codes are at most 12 bits
@@ -92,10 +94,15 @@ class LzwCounter:
         return int(bits)
 
     def data_bytes(self, symbols: np.ndarray, min_code_size: int) -> int:
-        """Bytes of one image's LZW data as a GIF stores it: the code stream in sub-blocks of
-        at most 255 bytes, each behind a length byte, and the zero-length terminator."""
-        data = (self.code_bits(symbols, min_code_size) + 7) // 8
-        return data + (data + 254) // 255 + 1
+        """Bytes of one image's LZW data as a GIF stores it (``stored_bytes``)."""
+        return stored_bytes(self.code_bits(symbols, min_code_size))
+
+
+def stored_bytes(code_bits: int) -> int:
+    """Bytes a code stream of ``code_bits`` bits takes in a GIF: the stream in sub-blocks of at
+    most 255 bytes, each behind a length byte, and the zero-length terminator."""
+    data = (int(code_bits) + 7) // 8
+    return data + (data + 254) // 255 + 1
 
 
 def lzw_code_bits(symbols: np.ndarray, min_code_size: int) -> int:
@@ -114,14 +121,29 @@ def min_code_size(largest_index: int) -> int:
 
 
 class DeltaLzwEstimate:
-    """Feed every frame's colour words (``add``) in order; ``total_bytes`` is the estimate."""
+    """Feed every frame's colour words (``add``) in order; ``total_bytes`` is the estimate.
 
-    def __init__(self) -> None:
+    With ``lossy_levels``, stored images are also counted under gifsicle's ``--lossy=L`` for
+    each level (``giflab.features.lossy_lzw``), and ``lossy_ratios`` compares those counts with
+    the same images' lossless bytes. Every image is probed until ``lossy_budget`` pixels have
+    been, then every 2nd until another budget's worth, then every 4th, and so on; a probed
+    image counts for the images its stride skips, so a long GIF costs a few budgets at most.
+    """
+
+    def __init__(self, lossy_levels: tuple[int, ...] = (), lossy_budget: int | None = None) -> None:
+        if lossy_budget is not None and lossy_budget < 1:
+            raise ValueError(f"lossy_budget must be >= 1 pixel, got {lossy_budget}")
         self._prev: np.ndarray | None = None
         self._popularity: dict[int, int] = {}  # colour word -> pixels drawn with it so far
         self._local_tables = False
         self._image_bytes = 0
         self._lzw = LzwCounter()
+        self._lossy_levels = tuple(int(level) for level in lossy_levels)
+        self._lossy_budget = lossy_budget
+        self._images = 0
+        self._probed_pixels = 0
+        self._probed_bytes = 0  # lossless bytes of the probed images, each x its stride
+        self._lossy_bytes = dict.fromkeys(self._lossy_levels, 0)
 
     def add(self, words: np.ndarray) -> None:
         """The next frame, as an (H, W) array of colour words (``sampling.rgba_words``)."""
@@ -164,9 +186,25 @@ class DeltaLzwEstimate:
             symbols, largest = full, max(largest, transparent)
         largest = min(largest, PALETTE_LIMIT - 1)  # a 257th colour shares the last index
         code_size = min_code_size(largest)
-        table = 3 << code_size if self._local_tables else 0
-        data = self._lzw.data_bytes(np.minimum(symbols, PALETTE_LIMIT - 1), code_size)
-        return FRAME_BYTES + table + data
+        overhead = FRAME_BYTES + (3 << code_size if self._local_tables else 0)
+        symbols = np.minimum(symbols, PALETTE_LIMIT - 1)
+        image_bytes = overhead + self._lzw.data_bytes(symbols, code_size)
+        stride = 1
+        if self._lossy_budget is not None:
+            stride = 1 << min(30, self._probed_pixels // self._lossy_budget)
+        if self._lossy_levels and self._images % stride == 0:
+            self._probed_pixels += len(crop)
+            palette = np.zeros((PALETTE_LIMIT, 3), np.int64)
+            words = np.asarray(colours, dtype=np.uint32)
+            rgb = np.stack([words & 0xFF, (words >> 8) & 0xFF, (words >> 16) & 0xFF], axis=1)
+            palette[np.minimum(indices, PALETTE_LIMIT - 1)] = rgb
+            marked = transparent if drawn is not None else -1
+            self._probed_bytes += stride * image_bytes
+            for level in self._lossy_levels:
+                bits = lossy_code_bits(symbols, palette, code_size, level, marked)
+                self._lossy_bytes[level] += stride * (overhead + stored_bytes(bits))
+        self._images += 1
+        return image_bytes
 
     def total_bytes(self) -> float:
         """Estimated bytes of the whole losslessly re-encoded GIF (0 before any frame)."""
@@ -177,3 +215,18 @@ class DeltaLzwEstimate:
         else:
             palette = 3 << min_code_size(len(self._popularity) - 1)
         return float(HEADER_BYTES + palette + self._image_bytes)
+
+    def lossy_ratios(self) -> dict[int, float]:
+        """Per lossy level: estimated bytes of the whole GIF under that level / ``total_bytes``.
+
+        The images' bytes are scaled by the probed images' lossy / lossless bytes; the header
+        and the global palette stay (1.0 for every level before any frame).
+        """
+        total = self.total_bytes()
+        if not self._probed_bytes or not total:
+            return dict.fromkeys(self._lossy_levels, 1.0)
+        fixed = total - self._image_bytes
+        return {
+            level: (fixed + self._image_bytes * lossy / self._probed_bytes) / total
+            for level, lossy in self._lossy_bytes.items()
+        }

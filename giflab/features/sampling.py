@@ -19,6 +19,11 @@ import numpy as np
 from giflab.features.lzw import DeltaLzwEstimate
 from giflab.frames import DEFAULT_LIMITS, DecodeLimits, flatten, frame_count, iter_frames
 
+# gifsicle --lossy levels the lossy probes count (``lzw_lossy_ratio_<L>``).
+LOSSY_PROBE_LEVELS = (20, 60, 120)
+# Pixels probed at each stride before it doubles (``DeltaLzwEstimate``): a GIF of up to this
+# many stored pixels is probed whole, a long one a few times this.
+LOSSY_PROBE_PIXELS = 2_000_000
 SPATIAL_FRAMES = 8  # frames the spatial and compressibility features average over
 TEMPORAL_PAIRS = 16  # consecutive (i, i + 1) pairs the temporal features average over
 CLIP_FRAMES = 4  # frames CLIP scores in one batch
@@ -116,6 +121,8 @@ class GifSample:
     clip: list[int]
     frames: dict[int, SampledFrame] = field(default_factory=dict)
     lzw_bytes: float = 0.0  # ``DeltaLzwEstimate`` of the whole GIF, every frame at full size
+    # ``DeltaLzwEstimate.lossy_ratios``: estimated bytes under gifsicle --lossy=L / lossless
+    lossy_ratios: dict[int, float] = field(default_factory=dict)
     file_bytes: int = 0
 
     def spatial_frames(self) -> list[SampledFrame]:
@@ -144,7 +151,7 @@ def sample_gif(
     wanted = set(spatial) | set(pairs) | {i + 1 for i in pairs} | set(clip)
     clip_set = set(clip)
     sample = GifSample(path, n, 0, 0, spatial, pairs, clip, file_bytes=path.stat().st_size)
-    lzw = DeltaLzwEstimate()
+    lzw = DeltaLzwEstimate(LOSSY_PROBE_LEVELS, lossy_budget=LOSSY_PROBE_PIXELS)
     with single_threaded_cv2():
         for frame in iter_frames(path, limits=limits):
             sample.height, sample.width = frame.rgba.shape[:2]
@@ -154,6 +161,7 @@ def sample_gif(
                     frame.index, frame.rgba, keep_full=frame.index in clip_set
                 )
     sample.lzw_bytes = lzw.total_bytes()
+    sample.lossy_ratios = lzw.lossy_ratios()
     # Pillow's frame count and the frames actually decodable can disagree on damaged files;
     # keep only the indices that decoded so every family sees a consistent sample.
     got = set(sample.frames)
