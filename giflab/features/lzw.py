@@ -5,9 +5,11 @@ cannot show: how well its LZW data was packed, and how much of each frame actual
 ``DeltaLzwEstimate`` re-encodes every frame at full resolution the way ``gifsicle -O3`` does:
 
 * the first frame is encoded whole;
-* each later frame is cropped to the box of pixels that differ from the previous frame, and the
-  unchanged pixels inside the box get a transparent index; a frame identical to the previous one
-  costs nothing (gifsicle folds it into the previous frame's delay);
+* each later frame is cropped to the box of pixels that differ from the previous frame; the
+  unchanged pixels inside the box get a transparent index, or keep their colours when that
+  codes smaller (gifsicle's optimiser tries both and keeps the smaller, under the lossy encoder
+  too); a frame identical to the previous one costs nothing (gifsicle folds it into the
+  previous frame's delay);
 * palette indices follow one global palette ordered by how often each colour has been drawn so
   far, and the transparent index is the smallest one the crop does not use; each image's LZW
   minimum code size is the smallest that holds its largest index (gifsicle's rule), so a crop of
@@ -20,8 +22,8 @@ cannot show: how well its LZW data was packed, and how much of each frame actual
   recent match lengths). Pillow's encoder was not used: it misses dictionary matches depending
   on the index values (8 % more bytes on the same image under another index order).
 
-Measured on the 90 corpus GIFs against ``gifsicle -O3 --lossy=0``: median |error| 4.7 %
-(7.7 % for the earlier Pillow-based, sampled estimate), 53 natural GIFs 4.5 % (p90 17 %).
+Measured on the 90 corpus GIFs against the gifsicle engine's lossless renders: median |error|
+2.7 % (53 natural GIFs 1.7 %, p90 25 %); 7.1 % before the crops could keep their colours.
 Evidence and the effect on the models: docs/features.md.
 """
 
@@ -162,49 +164,75 @@ class DeltaLzwEstimate:
 
     def _encode(self, crop: np.ndarray, drawn: np.ndarray | None) -> int:
         """Bytes of one stored image: ``crop``'s words, with the pixels outside ``drawn`` (a
-        mask, None for all) transparent."""
+        mask, None for all) transparent, or the crop as it is if that is smaller (gifsicle's
+        optimiser tries both and keeps the smaller, under the lossy encoder too)."""
         # A hash table, not a sort: np.unique on every changed crop cost 8x as much.
         inverse, colours = pd.factorize(crop if drawn is None else crop[drawn])
         counts = np.bincount(inverse, minlength=len(colours))
         for word, count in zip(colours.tolist(), counts.tolist(), strict=True):
             self._popularity[word] = self._popularity.get(word, 0) + count
         self._local_tables = self._local_tables or len(self._popularity) > PALETTE_LIMIT
-        if self._local_tables:
+        rank = None
+        if not self._local_tables:
+            ranked = sorted(self._popularity, key=self._popularity.__getitem__, reverse=True)
+            rank = {word: i for i, word in enumerate(ranked)}
+        stride = 1
+        if self._lossy_budget is not None:
+            stride = 1 << min(30, self._probed_pixels // self._lossy_budget)
+        probe = bool(self._lossy_levels) and self._images % stride == 0
+        self._images += 1
+        layouts = [self._layout(inverse, colours, rank, drawn, len(crop), probe)]
+        if drawn is not None:  # the same crop without transparency
+            inverse, colours = pd.factorize(crop)
+            layouts.append(self._layout(inverse, colours, rank, None, len(crop), probe))
+        image_bytes = min(lossless for lossless, _ in layouts)
+        if probe:
+            self._probed_pixels += len(crop)
+            self._probed_bytes += stride * image_bytes
+            for level in self._lossy_levels:
+                self._lossy_bytes[level] += stride * min(lossy[level] for _, lossy in layouts)
+        return image_bytes
+
+    def _layout(
+        self,
+        inverse: np.ndarray,
+        colours: np.ndarray,
+        rank: dict[int, int] | None,
+        drawn: np.ndarray | None,
+        n_pixels: int,
+        probe: bool,
+    ) -> tuple[int, dict[int, int]]:
+        """(lossless bytes, {lossy level: bytes} when ``probe``) of one way to store an image:
+        ``colours[inverse]`` at the pixels of ``drawn`` (all when None), the rest transparent."""
+        if rank is None:
             indices = np.arange(len(colours))  # the image's own table, in any order
             transparent = len(colours)
         else:
-            ranked = sorted(self._popularity, key=self._popularity.__getitem__, reverse=True)
-            rank = {word: i for i, word in enumerate(ranked)}
             indices = np.array([rank[w] for w in colours.tolist()], dtype=np.int64)
             unused = np.setdiff1d(np.arange(len(colours) + 1), indices)
             transparent = int(unused[0])
         symbols = indices[inverse]
         largest = int(indices.max())
         if drawn is not None:
-            full = np.full(len(crop), transparent, dtype=np.int64)
+            full = np.full(n_pixels, transparent, dtype=np.int64)
             full[drawn] = symbols
             symbols, largest = full, max(largest, transparent)
         largest = min(largest, PALETTE_LIMIT - 1)  # a 257th colour shares the last index
         code_size = min_code_size(largest)
-        overhead = FRAME_BYTES + (3 << code_size if self._local_tables else 0)
+        overhead = FRAME_BYTES + (3 << code_size if rank is None else 0)
         symbols = np.minimum(symbols, PALETTE_LIMIT - 1)
-        image_bytes = overhead + self._lzw.data_bytes(symbols, code_size)
-        stride = 1
-        if self._lossy_budget is not None:
-            stride = 1 << min(30, self._probed_pixels // self._lossy_budget)
-        if self._lossy_levels and self._images % stride == 0:
-            self._probed_pixels += len(crop)
+        lossless = overhead + self._lzw.data_bytes(symbols, code_size)
+        lossy: dict[int, int] = {}
+        if probe:
             palette = np.zeros((PALETTE_LIMIT, 3), np.int64)
             words = np.asarray(colours, dtype=np.uint32)
             rgb = np.stack([words & 0xFF, (words >> 8) & 0xFF, (words >> 16) & 0xFF], axis=1)
             palette[np.minimum(indices, PALETTE_LIMIT - 1)] = rgb
             marked = transparent if drawn is not None else -1
-            self._probed_bytes += stride * image_bytes
             for level in self._lossy_levels:
                 bits = lossy_code_bits(symbols, palette, code_size, level, marked)
-                self._lossy_bytes[level] += stride * (overhead + stored_bytes(bits))
-        self._images += 1
-        return image_bytes
+                lossy[level] = overhead + stored_bytes(bits)
+        return lossless, lossy
 
     def total_bytes(self) -> float:
         """Estimated bytes of the whole losslessly re-encoded GIF (0 before any frame)."""
