@@ -159,7 +159,8 @@ def test_past_256_colours_images_get_local_tables(tmp_path):
 
 def test_estimate_tracks_what_gifsicle_writes_at_lossy_0():
     """On real animated GIFs, 2**lzw_size_ratio x file size is the size of ``gifsicle -O3``
-    (the engine's lossless render): median within 5 %, four in five within 15 %."""
+    (the engine's lossless render): median within 2 %, four in five within 5 % (measured on the 30
+    GIFs of the shared corpus it picks: median 0.8 %, 83 % within 5 %)."""
     gifsicle = shutil.which("gifsicle")
     if gifsicle is None:
         pytest.skip("gifsicle not installed")
@@ -170,8 +171,8 @@ def test_estimate_tracks_what_gifsicle_writes_at_lossy_0():
     for path in gifs:
         estimate = 2 ** extract_features(path)["lzw_size_ratio"] * path.stat().st_size
         errors.append(abs(np.log(estimate / len(gifsicle_o3(gifsicle, path)))))
-    assert np.median(errors) < np.log(1.05), errors
-    assert np.mean(np.array(errors) < np.log(1.15)) >= 0.8, errors
+    assert np.median(errors) < np.log(1.02), errors
+    assert np.mean(np.array(errors) < np.log(1.05)) >= 0.8, errors
 
 
 def test_ratio_sees_an_unoptimised_file(tmp_path):
