@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from giflab.dataset.columns import GIF_FEATURES, MODEL_INPUTS
 from giflab.dataset.scaler import save_scaler
 from giflab.features import CLIP_FEATURES, FEATURES_VERSION
-from giflab.prediction.bundle import make_bundle
+from giflab.prediction.bundle import lzw_offset, make_bundle, make_offset
 from giflab.prediction.export import export_models
 
 LOSSY = (0, 20, 40, 60, 80, 100, 120)
@@ -148,6 +148,12 @@ def build_test_models(
     x, y = model_matrix(rows, scaler)
     make = {"joint": joint_bundle, "per_level": per_level_bundle}
     bundles = {e: make[f](e, x, y, n_estimators) for e, f in formulations.items()}
+    if "gifsicle" in bundles:  # gifsicle's full-colour renders: the LZW offset, as trained
+        offset = make_offset(MODEL_INPUTS, scaler)
+        full = x[:, MODEL_INPUTS.index("colors")] >= 256
+        correction = y[full] - lzw_offset(offset, x[full])
+        offset["regressor"] = _regressor(n_estimators, monotone=True).fit(x[full], correction)
+        bundles["gifsicle"]["offset"] = offset
     facts = {
         "dataset_version": f"test-dataset-{seed}",
         "code_version": "0.1.0+test",

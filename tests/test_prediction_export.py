@@ -18,7 +18,7 @@ import xgboost
 from giflab.dataset.columns import GIF_FEATURES, MODEL_INPUTS
 from giflab.dataset.scaler import load_scaler
 from giflab.errors import GifLabError
-from giflab.prediction.bundle import predict_kilobytes
+from giflab.prediction.bundle import OFFSET_FEATURES, predict_kilobytes
 from giflab.prediction.export import booster_bytes, export_models
 from giflab.prediction.load import ModelFileError, load_models
 from giflab.schemas import MetricRecordV1
@@ -34,7 +34,7 @@ from tests.curve_models import (
 )
 
 ENGINE_FILES = {
-    "gifsicle": ["gifsicle.pkl", "gifsicle.ubj"],
+    "gifsicle": ["gifsicle.pkl", "gifsicle.offset.ubj", "gifsicle.ubj"],
     "animately": ["animately.pkl", *(f"animately.lossy{lv}.ubj" for lv in LOSSY)],
 }
 
@@ -77,7 +77,12 @@ def test_card_lists_every_file_with_its_sha256_and_the_facts(exported):
     assert (card["dataset_version"], card["code_version"]) == ("test-dataset-0", "0.1.0+test")
     assert card["lossy_levels"] == list(LOSSY)
     assert card["engines"]["gifsicle"]["formulation"] == "joint"
-    assert card["engines"]["gifsicle"]["boosters"] == {"all": "gifsicle.ubj"}
+    assert card["engines"]["gifsicle"]["boosters"] == {
+        "all": "gifsicle.ubj",
+        "offset": "gifsicle.offset.ubj",
+    }
+    assert card["engines"]["gifsicle"]["offset"]["features"] == list(OFFSET_FEATURES)
+    assert card["engines"]["animately"]["offset"] is None
     assert card["engines"]["animately"]["formulation"] == "per_level"
     assert card["engines"]["animately"]["boosters"]["40"] == "animately.lossy40.ubj"
     assert card["engines"]["animately"]["metrics"] == {"test_mape": 0.05, "test_rows": 1260}

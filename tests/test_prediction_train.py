@@ -171,17 +171,20 @@ def test_early_stopping_on_val_and_counts(trained, table):
 def test_auto_keeps_the_lower_validation_error(table, scaler, trained):
     auto = train_engine(table, scaler, "gifsicle", TrainConfig(**EARLY))
     scores = {f: trained[f].val_scores[f] for f in FORMULATIONS}
-    assert auto.val_scores == pytest.approx(scores)
+    assert {f: auto.val_scores[f] for f in FORMULATIONS} == pytest.approx(scores)
     assert auto.formulation == min(FORMULATIONS, key=lambda f: (scores[f], f != "joint"))
     assert _booster_bytes(auto) == _booster_bytes(trained[auto.formulation])
 
 
 def test_val_score_is_the_median_abs_percent_error(table, scaler, trained):
+    """Scored twice: the formulation alone, and the bundle with gifsicle's LZW offset."""
     val = table[table["split"] == "val"]
     for formulation, result in trained.items():
-        predicted = predicted_kilobytes(result.bundle, scaler, val)
-        errors = 100 * np.abs(predicted - val["kilobytes"]) / val["kilobytes"]
-        assert result.val_scores[formulation] == pytest.approx(float(np.median(errors)))
+        alone = {k: v for k, v in result.bundle.items() if k != "offset"}
+        for bundle, key in ((alone, formulation), (result.bundle, f"{formulation}_offset")):
+            predicted = predicted_kilobytes(bundle, scaler, val)
+            errors = 100 * np.abs(predicted - val["kilobytes"]) / val["kilobytes"]
+            assert result.val_scores[key] == pytest.approx(float(np.median(errors)))
 
 
 def test_bundle_predicts_from_raw_features_like_training(table, scaler, trained):
@@ -220,11 +223,12 @@ def test_too_few_val_gifs_fall_back_to_fixed_trees(table, scaler, val_gifs):
     assert result.n_val_gifs == val_gifs
     for regressor in result.bundle["regressors"].values():
         assert regressor.get_booster().num_boosted_rounds() == 30
+    chosen = result.formulation
     if val_gifs == 0:
-        assert result.formulation == "joint" and list(result.val_scores) == ["joint"]
+        assert chosen == "joint" and list(result.val_scores) == ["joint", "joint_offset"]
         assert np.isnan(result.val_scores["joint"])
     else:
-        assert set(result.val_scores) == set(FORMULATIONS)
+        assert set(result.val_scores) == {*FORMULATIONS, f"{chosen}_offset"}
         assert all(np.isfinite(list(result.val_scores.values())))
 
 
@@ -232,7 +236,8 @@ def test_default_config_does_not_early_stop_on_a_handful_of_val_gifs(table, scal
     result = train_engine(table, scaler, "gifsicle", TrainConfig(formulation="joint"))
     n_val = table.loc[table["split"] == "val", "gif_sha"].nunique()
     assert 0 < n_val < TrainConfig().min_val_gifs
-    assert not result.early_stopped and result.best_iterations == {"joint": {"all": None}}
+    assert not result.early_stopped
+    assert result.best_iterations == {"joint": {"all": None, "offset": None}}
     assert result.notes == (f"{n_val} val GIFs (< 20): no early stopping, 400 trees",)
     booster = result.bundle["regressors"]["all"].get_booster()
     assert booster.num_boosted_rounds() == TrainConfig().fallback_n_estimators

@@ -13,6 +13,13 @@ Formulations (chosen per engine by validation score, see docs/models.md):
 * ``per_level`` — one regressor per trained lossy level (key ``str(level)``). A prediction at
   level ``L`` is the minimum of the predictions of every trained level ``<= L``, so curves are
   monotone in lossy by construction; levels between trained ones use the level below.
+
+Either may carry an ``offset`` model (``bundle["offset"]``, for gifsicle by default): at full
+colours (``colors >= 256``) the prediction is GifLab's own estimate of the engine's output
+(``lzw_offset``: the GIF re-encoded losslessly, times the lossy probes' drop at the row's
+level) plus one more monotone regressor's correction; below full colours it is the formulation's
+prediction, capped by the full-colour one, so curves stay monotone in lossy, colours and
+frames kept (docs/models.md, "The LZW offset").
 """
 
 from __future__ import annotations
@@ -27,6 +34,15 @@ FORMULATIONS = ("joint", "per_level")
 TARGET_NAME = "log_size_ratio"
 # The per-render inputs, always last and in this order.
 VARIANT_INPUTS = ("lossy", "colors", "frame_keep")
+# The offset's inputs (raw feature values) and the lossy levels of its three probes.
+OFFSET_FEATURES = (
+    "lzw_size_ratio",
+    "lzw_lossy_ratio_20",
+    "lzw_lossy_ratio_60",
+    "lzw_lossy_ratio_120",
+)
+OFFSET_LEVELS = (0, 20, 60, 120)
+FULL_COLORS = 256
 
 
 def make_bundle(
@@ -66,6 +82,17 @@ def predict_log_ratio(bundle: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != len(bundle["feature_names"]):
         raise ValueError(f"expected rows of {len(bundle['feature_names'])} inputs, got {x.shape}")
+    out = formulation_log_ratio(bundle, x)
+    offset = bundle.get("offset")
+    if offset:
+        full = offset_log_ratio(offset, x)
+        colors = x[:, len(bundle["feature_names"]) - 2]
+        out = np.where(colors >= offset["min_colors"], full, np.minimum(out, full))
+    return out
+
+
+def formulation_log_ratio(bundle: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """The joint or per-level regressors' prediction alone (no offset model)."""
     if bundle["formulation"] == "joint":
         return np.asarray(bundle["regressors"]["all"].predict(x), dtype=np.float64)
     lossy_col = len(bundle["feature_names"]) - 3
@@ -85,6 +112,48 @@ def predict_log_ratio(bundle: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
         at_lowest[:, lossy_col] = levels[0]
         out[below] = bundle["regressors"][str(int(levels[0]))].predict(at_lowest)
     return out
+
+
+def make_offset(feature_names: Sequence[str], scaler: Any, regressor: Any = None) -> dict[str, Any]:
+    """The ``offset`` entry of a bundle: where its raw inputs are in the (scaled) rows and how
+    to unscale them, the probes' levels, and the correction ``regressor``."""
+    names = list(feature_names)
+    columns = [names.index(name) for name in OFFSET_FEATURES]
+    return {
+        "features": list(OFFSET_FEATURES),
+        "columns": columns,
+        "mean": [float(scaler.mean_[c]) for c in columns],
+        "scale": [float(scaler.scale_[c]) for c in columns],
+        "levels": list(OFFSET_LEVELS),
+        "min_colors": FULL_COLORS,
+        "regressor": regressor,
+    }
+
+
+def lzw_offset(offset: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """``ln 2 · (lzw_size_ratio + drop)`` per row: the estimated log size ratio of the GIF
+    re-encoded the way gifsicle does at the row's lossy level. ``drop`` interpolates the
+    probes' log2 ratios linearly between their levels (0 at lossy 0, each level capped by the
+    ones below so it never rises; held past the last). Missing values count as 0."""
+    x = np.asarray(x, dtype=np.float64)
+    raw = x[:, offset["columns"]] * np.asarray(offset["scale"]) + np.asarray(offset["mean"])
+    raw = np.nan_to_num(raw, nan=0.0)
+    drops = np.minimum.accumulate(np.column_stack([np.zeros(len(x)), raw[:, 1:]]), axis=1)
+    levels = np.asarray(offset["levels"], dtype=np.float64)
+    lossy = np.clip(x[:, -3], levels[0], levels[-1])
+    upper = np.clip(np.searchsorted(levels, lossy, side="right"), 1, len(levels) - 1)
+    lo, hi = levels[upper - 1], levels[upper]
+    weight = (lossy - lo) / (hi - lo)
+    rows = np.arange(len(x))
+    first, last = drops[rows, upper - 1], drops[rows, upper]
+    # Clamped into [last, first] so rounding can never lift the curve by an ulp anywhere.
+    drop = np.clip(first + (last - first) * weight, last, first)
+    return np.log(2.0) * (raw[:, 0] + drop)
+
+
+def offset_log_ratio(offset: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """The full-colour prediction: ``lzw_offset`` plus the correction regressor."""
+    return lzw_offset(offset, x) + np.asarray(offset["regressor"].predict(x), dtype=np.float64)
 
 
 def model_inputs(scaler: Any, gif_features: np.ndarray, variants: np.ndarray) -> np.ndarray:

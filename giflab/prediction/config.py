@@ -35,6 +35,10 @@ class TrainConfig(BaseModel):
     min_val_gifs: int = Field(20, ge=1)
     # Trees grown when early stopping does not run (too few val GIFs, or switched off).
     fallback_n_estimators: int = Field(400, ge=1)
+    # Engines whose full-colour renders are predicted as GifLab's own estimate of gifsicle's
+    # output (the LZW offset) plus a correction model; it describes gifsicle's encoder and
+    # made ffmpeg's errors worse (docs/models.md, "The LZW offset").
+    lzw_offset_engines: tuple[str, ...] = ("gifsicle",)
     random_state: int = 0
     # One thread by default: the Dagster executor and xdist already run one process per core.
     n_jobs: int = Field(1, ge=1)

@@ -2,7 +2,8 @@
 
 ``out_dir`` receives, per engine, ``<engine>.pkl`` (the bundle, pickle protocol 4) and its
 regressors in XGBoost's own format (``<engine>.ubj`` for a joint model, ``<engine>.lossy<L>.ubj``
-per trained level), then ``scaler.pkl`` and ``model_card.json`` with the sha256 of every file.
+per trained level, ``<engine>.offset.ubj`` for the full-colour correction of an offset model),
+then ``scaler.pkl`` and ``model_card.json`` with the sha256 of every file.
 Each file is written to a temporary name and renamed; the card goes last, so an interrupted
 export leaves a card whose hashes no longer match and ``load_models`` refuses the folder rather
 than mixing old and new files. The same bundles give the same bytes (no timestamps).
@@ -90,13 +91,26 @@ def _booster_keys(bundle: Mapping[str, Any]) -> list[str]:
     return sorted(bundle["regressors"], key=lambda k: -1 if k == "all" else int(k))
 
 
-def _engine_files(engine: str, bundle: Mapping[str, Any]) -> dict[str, bytes]:
-    """File name → bytes for one engine: the bundle pickle, then one booster per regressor."""
+def _engine_files(engine: str, bundle: Mapping[str, Any]) -> tuple[dict[str, bytes], dict]:
+    """File name → bytes for one engine (the bundle pickle, then one booster per regressor)
+    and the card's booster map (regressor key, or ``offset`` → file name)."""
     files = {f"{engine}.pkl": pickle.dumps(dict(bundle), protocol=PICKLE_PROTOCOL)}
+    boosters = {}
     for key in _booster_keys(bundle):
-        name = booster_file_name(engine, bundle["formulation"], key)
-        files[name] = booster_bytes(bundle["regressors"][key])
-    return files
+        boosters[key] = booster_file_name(engine, bundle["formulation"], key)
+        files[boosters[key]] = booster_bytes(bundle["regressors"][key])
+    if bundle.get("offset"):
+        boosters["offset"] = f"{engine}.offset.ubj"
+        files[boosters["offset"]] = booster_bytes(bundle["offset"]["regressor"])
+    return files, boosters
+
+
+def _offset_card(bundle: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What an outside tool needs to rebuild the offset from the native files (no regressor)."""
+    offset = bundle.get("offset")
+    if not offset:
+        return None
+    return _jsonable({k: v for k, v in offset.items() if k != "regressor"})
 
 
 def _read_scaler(scaler_path: Path) -> tuple[bytes, Any]:
@@ -159,14 +173,14 @@ def export_models(
     engines: dict[str, dict[str, Any]] = {}
     for engine in sorted(bundles):
         bundle = bundles[engine]
-        written = _engine_files(engine, bundle)
+        written, boosters = _engine_files(engine, bundle)
         files.update(written)
-        names = list(written)
         engines[engine] = {
             "formulation": bundle["formulation"],
             "lossy_levels": [int(v) for v in bundle["lossy_levels"]],
-            "bundle": names[0],
-            "boosters": dict(zip(_booster_keys(bundle), names[1:], strict=True)),
+            "bundle": f"{engine}.pkl",
+            "boosters": boosters,
+            "offset": _offset_card(bundle),
             "metrics": _jsonable(metrics.get(engine, bundle.get("extra", {}).get("metrics", {}))),
             "extra": _jsonable(bundle.get("extra", {})),
         }

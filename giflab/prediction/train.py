@@ -18,7 +18,15 @@ import xgboost
 
 from giflab.dataset.columns import GIF_FEATURES, MODEL_INPUTS, TARGET
 from giflab.errors import GifLabError
-from giflab.prediction.bundle import VARIANT_INPUTS, make_bundle, model_inputs, predict_log_ratio
+from giflab.prediction.bundle import (
+    FULL_COLORS,
+    VARIANT_INPUTS,
+    lzw_offset,
+    make_bundle,
+    make_offset,
+    model_inputs,
+    predict_log_ratio,
+)
 from giflab.prediction.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -131,6 +139,30 @@ def _regressors(
     return models, bests, levels
 
 
+def _offset_model(
+    train: pd.DataFrame, val: pd.DataFrame | None, scaler: Any, config: TrainConfig
+) -> tuple[dict, int | None] | None:
+    """The full-colour offset model (``bundle["offset"]``) fitted on the train renders at full
+    colours, early-stopped on the val ones when given; None without such train renders."""
+    train = train[train["colors"] >= FULL_COLORS]
+    if train.empty:
+        return None
+    offset = make_offset(MODEL_INPUTS, scaler)
+
+    def xy(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        x = model_matrix(rows, scaler)
+        return x, log_size_ratio(rows) - lzw_offset(offset, x)
+
+    if val is not None:
+        val = val[val["colors"] >= FULL_COLORS]
+        if val["gif_sha"].nunique() < config.min_val_gifs:
+            val = None
+    offset["regressor"], best = _fit(
+        config, xy(train), xy(val) if val is not None else None, _constraints(False)
+    )
+    return offset, best
+
+
 def _val_score(bundle: dict, val: pd.DataFrame, scaler: Any) -> float:
     """Median absolute % error of predicted kilobytes over ``val`` (NaN without rows)."""
     if val.empty:
@@ -196,13 +228,20 @@ def train_engine(
         )
         scores[formulation] = _val_score(bundles[formulation], val_rows, scaler)
     chosen = _choose(config, scores)
+    bundle = bundles[chosen]
+    if engine in config.lzw_offset_engines:
+        fitted = _offset_model(train, val_rows if stop else None, scaler, config)
+        if fitted is None:
+            notes.append(f"no train renders at {FULL_COLORS} colours: no LZW offset")
+        else:
+            bundle["offset"], bests[chosen]["offset"] = fitted
+            scores[f"{chosen}_offset"] = _val_score(bundle, val_rows, scaler)
     counts = {
         "n_train_rows": len(train),
         "n_val_rows": len(val_rows),
         "n_train_gifs": int(train["gif_sha"].nunique()),
         "n_val_gifs": n_val_gifs,
     }
-    bundle = bundles[chosen]
     bundle["extra"] = {
         "params": config.model_dump(),
         "metrics": {f"val_median_ape_{f}": s for f, s in sorted(scores.items())},

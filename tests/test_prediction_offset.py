@@ -1,0 +1,137 @@
+"""The LZW offset of the gifsicle model: GifLab's own estimate of gifsicle's output at full
+colours, plus a correction model; capped below full colours; rebuilt from the native files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost
+
+from giflab.dataset import fit_scaler
+from giflab.dataset.columns import GIF_FEATURES, MODEL_INPUTS
+from giflab.prediction import bundle as bundle_mod
+from giflab.prediction.bundle import OFFSET_FEATURES, lzw_offset, make_offset
+from giflab.prediction.config import TrainConfig
+from giflab.prediction.export import export_models
+from giflab.prediction.load import load_models
+from giflab.prediction.train import model_matrix, train_engine
+from tests.training_db import training_table
+
+EARLY = {"min_val_gifs": 2}
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return training_table()
+
+
+@pytest.fixture(scope="module")
+def scaler(table):
+    return fit_scaler(table)
+
+
+@pytest.fixture(scope="module")
+def trained(table, scaler):
+    return train_engine(table, scaler, "gifsicle", TrainConfig(**EARLY))
+
+
+class Unscaled:
+    """A scaler that leaves every input as it is, so test rows hold raw values."""
+
+    mean_ = np.zeros(len(GIF_FEATURES))
+    scale_ = np.ones(len(GIF_FEATURES))
+
+
+def rows(lossy, ratios=(-1.0, -0.2, -0.5, -0.9)) -> np.ndarray:
+    """Input rows at the given lossy levels, with these raw OFFSET_FEATURES values."""
+    x = np.zeros((len(lossy), len(MODEL_INPUTS)))
+    for name, value in zip(OFFSET_FEATURES, ratios, strict=True):
+        x[:, MODEL_INPUTS.index(name)] = value
+    x[:, -3] = lossy
+    x[:, -2] = 256
+    x[:, -1] = 1.0
+    return x
+
+
+def test_offset_is_the_lossless_estimate_times_the_interpolated_drop():
+    offset = make_offset(MODEL_INPUTS, Unscaled())
+    got = lzw_offset(offset, rows([0, 20, 40, 60, 90, 120, 200]))
+    log2 = np.array([-1.0, -1.2, -1.35, -1.5, -1.7, -1.9, -1.9])  # 40: halfway 20..60
+    np.testing.assert_allclose(got, np.log(2) * log2)
+
+
+def test_a_probe_that_rises_with_loss_is_capped_and_missing_values_count_as_zero():
+    offset = make_offset(MODEL_INPUTS, Unscaled())
+    rising = lzw_offset(offset, rows([0, 20, 60, 120], ratios=(0.5, -0.3, -0.1, np.nan)))
+    np.testing.assert_allclose(rising, np.log(2) * np.array([0.5, 0.2, 0.2, 0.2]))
+
+
+def test_offset_unscales_the_inputs_with_the_datasets_scaler(table, scaler):
+    offset = make_offset(MODEL_INPUTS, scaler)
+    x = model_matrix(table, scaler)
+    at_zero = x[:, -3] == 0
+    expected = np.log(2) * table["lzw_size_ratio"].to_numpy(np.float64)
+    np.testing.assert_allclose(lzw_offset(offset, x)[at_zero], expected[at_zero], atol=1e-9)
+
+
+def test_gifsicle_gets_an_offset_model_and_full_colours_use_it(trained, table, scaler):
+    offset = trained.bundle["offset"]
+    assert isinstance(offset["regressor"], xgboost.XGBRegressor)
+    assert "offset" in trained.best_iterations[trained.formulation]
+    assert f"{trained.formulation}_offset" in trained.val_scores
+    x = model_matrix(table, scaler)
+    predicted = bundle_mod.predict_log_ratio(trained.bundle, x)
+    full = x[:, -2] >= 256
+    corrected = lzw_offset(offset, x) + offset["regressor"].predict(x)
+    np.testing.assert_allclose(predicted[full], corrected[full])
+    # Below full colours: the formulation's prediction, never above the full-colour one.
+    trees = bundle_mod.formulation_log_ratio(trained.bundle, x)
+    np.testing.assert_allclose(
+        predicted[~full], np.minimum(trees, corrected)[~full], rtol=0, atol=0
+    )
+
+
+def test_engines_not_configured_get_no_offset(table, scaler):
+    plain = train_engine(table, scaler, "gifsicle", TrainConfig(lzw_offset_engines=(), **EARLY))
+    assert "offset" not in plain.bundle
+    assert not any(k.endswith("_offset") for k in plain.val_scores)
+
+
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+def test_native_files_and_the_card_rebuild_the_prediction(trained, table, scaler, tmp_path):
+    """What an outside tool does with numpy and xgboost only: scale the features, run the
+    formulation's booster and the offset booster, add the offset the card describes, take the
+    full-colour value at 256 colours and the smaller of the two below."""
+    scaler_path = tmp_path / "scaler.pkl"
+    scaler_path.write_bytes(__import__("pickle").dumps(scaler))
+    card = export_models(
+        {"gifsicle": trained.bundle},
+        scaler_path,
+        tmp_path / "models",
+        card_facts={"dataset_version": "t"},
+    )
+    entry = card.engines["gifsicle"]
+    assert entry["boosters"]["offset"] == "gifsicle.offset.ubj"
+    models = load_models(tmp_path / "models")
+    x = model_matrix(table, scaler)
+    expected = bundle_mod.predict_log_ratio(models.bundles["gifsicle"], x)
+
+    def booster(name: str) -> xgboost.Booster:
+        return xgboost.Booster(model_file=str(tmp_path / "models" / name))
+
+    spec = entry["offset"]
+    raw = x[:, spec["columns"]] * np.array(spec["scale"]) + np.array(spec["mean"])
+    drops = np.minimum.accumulate(np.column_stack([np.zeros(len(x)), raw[:, 1:]]), axis=1)
+    drop = np.array(
+        [np.interp(lv, spec["levels"], d) for lv, d in zip(x[:, -3], drops, strict=True)]
+    )
+    matrix = xgboost.DMatrix(x)
+    full = np.log(2) * (raw[:, 0] + drop) + booster(entry["boosters"]["offset"]).predict(matrix)
+    assert entry["formulation"] == "joint" or len(entry["boosters"]) > 2
+    if entry["formulation"] == "joint":
+        trees = booster(entry["boosters"]["all"]).predict(matrix)
+    else:
+        trees = bundle_mod.formulation_log_ratio(models.bundles["gifsicle"], x)
+    rebuilt = np.where(x[:, -2] >= spec["min_colors"], full, np.minimum(trees, full))
+    np.testing.assert_allclose(rebuilt, expected, rtol=1e-6, atol=1e-6)
