@@ -22,18 +22,11 @@ EARLY = {"min_val_gifs": 2}
 
 
 @pytest.fixture(scope="module")
-def table() -> pd.DataFrame:
-    return training_table()
-
-
-@pytest.fixture(scope="module")
-def scaler(table):
-    return fit_scaler(table)
-
-
-@pytest.fixture(scope="module")
-def trained(table, scaler):
-    return train_engine(table, scaler, "gifsicle", TrainConfig(**EARLY))
+def corpus() -> tuple[pd.DataFrame, object, object]:
+    """The corpus training table, its scaler, and gifsicle trained with the default offset."""
+    table = training_table()
+    scaler = fit_scaler(table)
+    return table, scaler, train_engine(table, scaler, "gifsicle", TrainConfig(**EARLY))
 
 
 class Unscaled:
@@ -67,7 +60,8 @@ def test_a_probe_that_rises_with_loss_is_capped_and_missing_values_count_as_zero
     np.testing.assert_allclose(rising, np.log(2) * np.array([0.5, 0.2, 0.2, 0.2]))
 
 
-def test_offset_unscales_the_inputs_with_the_datasets_scaler(table, scaler):
+def test_offset_unscales_the_inputs_with_the_datasets_scaler(corpus):
+    table, scaler, _ = corpus
     offset = make_offset(MODEL_INPUTS, scaler)
     x = model_matrix(table, scaler)
     at_zero = x[:, -3] == 0
@@ -75,7 +69,8 @@ def test_offset_unscales_the_inputs_with_the_datasets_scaler(table, scaler):
     np.testing.assert_allclose(lzw_offset(offset, x)[at_zero], expected[at_zero], atol=1e-9)
 
 
-def test_gifsicle_gets_an_offset_model_and_full_colours_use_it(trained, table, scaler):
+def test_gifsicle_gets_an_offset_model_and_full_colours_use_it(corpus):
+    table, scaler, trained = corpus
     offset = trained.bundle["offset"]
     assert isinstance(offset["regressor"], xgboost.XGBRegressor)
     assert "offset" in trained.best_iterations[trained.formulation]
@@ -92,17 +87,19 @@ def test_gifsicle_gets_an_offset_model_and_full_colours_use_it(trained, table, s
     )
 
 
-def test_engines_not_configured_get_no_offset(table, scaler):
+def test_engines_not_configured_get_no_offset(corpus):
+    table, scaler, _ = corpus
     plain = train_engine(table, scaler, "gifsicle", TrainConfig(lzw_offset_engines=(), **EARLY))
     assert "offset" not in plain.bundle
     assert not any(k.endswith("_offset") for k in plain.val_scores)
 
 
 @pytest.mark.filterwarnings("ignore:X does not have valid feature names")
-def test_native_files_and_the_card_rebuild_the_prediction(trained, table, scaler, tmp_path):
+def test_native_files_and_the_card_rebuild_the_prediction(corpus, tmp_path):
     """What an outside tool does with numpy and xgboost only: scale the features, run the
     formulation's booster and the offset booster, add the offset the card describes, take the
     full-colour value at 256 colours and the smaller of the two below."""
+    table, scaler, trained = corpus
     scaler_path = tmp_path / "scaler.pkl"
     scaler_path.write_bytes(__import__("pickle").dumps(scaler))
     card = export_models(
