@@ -10,8 +10,10 @@ import xgboost
 
 from giflab.dataset import fit_scaler
 from giflab.dataset.columns import GIF_FEATURES, MODEL_INPUTS
+from giflab.features import FEATURE_NAMES
+from giflab.features.sampling import LOSSY_PROBE_LEVELS
 from giflab.prediction import bundle as bundle_mod
-from giflab.prediction.bundle import OFFSET_FEATURES, lzw_offset, make_offset
+from giflab.prediction.bundle import OFFSET_FEATURES, OFFSET_LEVELS, lzw_offset, make_offset
 from giflab.prediction.config import TrainConfig
 from giflab.prediction.export import export_models
 from giflab.prediction.load import load_models
@@ -45,6 +47,11 @@ def rows(lossy, ratios=(-1.0, -0.2, -0.5, -0.9)) -> np.ndarray:
     x[:, -2] = 256
     x[:, -1] = 1.0
     return x
+
+
+def test_offset_reads_the_features_the_lossy_probes_write():
+    assert OFFSET_LEVELS[1:] == LOSSY_PROBE_LEVELS
+    assert set(OFFSET_FEATURES) <= set(FEATURE_NAMES)
 
 
 def test_offset_is_the_lossless_estimate_times_the_interpolated_drop():

@@ -63,8 +63,13 @@ def lzw_size_ratio(sample: GifSample) -> float:
     """
     if sample.file_bytes <= 0 or sample.lzw_bytes <= 0:
         return 0.0
-    ratio = math.log2(sample.lzw_bytes / sample.file_bytes)
-    return float(min(LZW_RATIO_BOUND, max(-LZW_RATIO_BOUND, ratio)))
+    return _bounded_log2(sample.lzw_bytes / sample.file_bytes)
+
+
+def _bounded_log2(ratio: float) -> float:
+    """log2(ratio) clipped to +-LZW_RATIO_BOUND (the lower bound for a ratio of 0)."""
+    log_ratio = math.log2(ratio) if ratio > 0 else -LZW_RATIO_BOUND
+    return float(min(LZW_RATIO_BOUND, max(-LZW_RATIO_BOUND, log_ratio)))
 
 
 def lzw_lossy_ratios(sample: GifSample) -> dict[str, float]:
@@ -72,14 +77,10 @@ def lzw_lossy_ratios(sample: GifSample) -> dict[str, float]:
     ``--lossy=L`` / estimated bytes re-encoded losslessly), in [-16, 16]; about 0 for a GIF
     whose colours lossy LZW cannot merge, very negative for smooth gradients and noise-free
     video. A GIF that decoded no frame gets 0."""
-    values = {}
-    for level in LOSSY_PROBE_LEVELS:
-        ratio = sample.lossy_ratios.get(level, 1.0)
-        log_ratio = math.log2(ratio) if ratio > 0 else -LZW_RATIO_BOUND
-        values[f"lzw_lossy_ratio_{level}"] = float(
-            min(LZW_RATIO_BOUND, max(-LZW_RATIO_BOUND, log_ratio))
-        )
-    return values
+    return {
+        f"lzw_lossy_ratio_{level}": _bounded_log2(sample.lossy_ratios.get(level, 1.0))
+        for level in LOSSY_PROBE_LEVELS
+    }
 
 
 def compressibility_features(sample: GifSample) -> dict[str, float]:

@@ -34,14 +34,11 @@ FORMULATIONS = ("joint", "per_level")
 TARGET_NAME = "log_size_ratio"
 # The per-render inputs, always last and in this order.
 VARIANT_INPUTS = ("lossy", "colors", "frame_keep")
-# The offset's inputs (raw feature values) and the lossy levels of its three probes.
-OFFSET_FEATURES = (
-    "lzw_size_ratio",
-    "lzw_lossy_ratio_20",
-    "lzw_lossy_ratio_60",
-    "lzw_lossy_ratio_120",
-)
+# The lossy levels of the offset's probes (0: the lossless estimate) and its inputs, raw
+# feature values; the levels are ``giflab.features.sampling.LOSSY_PROBE_LEVELS`` (tested), not
+# imported, so that this module needs numpy alone.
 OFFSET_LEVELS = (0, 20, 60, 120)
+OFFSET_FEATURES = ("lzw_size_ratio", *(f"lzw_lossy_ratio_{lv}" for lv in OFFSET_LEVELS[1:]))
 FULL_COLORS = 256
 
 
