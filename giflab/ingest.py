@@ -70,9 +70,27 @@ class FileCheck:
     error_message: str | None = None
 
 
+REFUSED = "refused"
+CHANGED_WHILE_READ = (
+    "changed while it was being read (still being written?); checked again next run"
+)
+
+
 def check_file(path: Path, limits: DecodeLimits = DEFAULT_LIMITS) -> FileCheck:
-    """Hash ``path`` and decode every frame; never raises for a bad GIF, reports it instead."""
+    """Hash ``path`` and decode every frame; never raises for a bad GIF, reports it instead.
+
+    A file whose size or mtime changed while it was read (a copy into raw/ still running) is
+    refused, not judged: its first bytes would look truncated and it would be quarantined.
+    """
     st = path.stat()
+    check = _check_bytes(path, st, limits)
+    after = path.stat()
+    if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+        return FileCheck(path, "", 0, 0, REFUSED, CHANGED_WHILE_READ)
+    return check
+
+
+def _check_bytes(path: Path, st: os.stat_result, limits: DecodeLimits) -> FileCheck:
     sha = sha256_file(path)
     try:
         validate_gif(path, limits)
@@ -133,9 +151,6 @@ class IngestReport:
     refused: list[tuple[Path, str]] = field(default_factory=list)
     interrupted: bool = False
     pending: int = 0  # new files left for a later pass (``max_files``)
-
-
-REFUSED = "refused"
 
 
 def _run_checks(

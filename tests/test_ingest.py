@@ -119,3 +119,40 @@ def test_every_good_corpus_gif_is_registered_and_none_is_moved(tmp_path):
     assert sorted(rel for rel, _ in files) == sorted(p.name for p in good)
     assert sorted(p.name for p in raw.iterdir()) == sorted(p.name for p in good)
     assert len(report.new_gifs) == len({sha256_file(p) for p in good})
+
+
+def test_a_file_still_being_written_is_refused_not_quarantined(tmp_path, monkeypatch):
+    """A GIF that grows while ingest reads it (copied into raw/ under a running sensor) was
+    judged on its first bytes and moved to bad_gifs as truncated. Its size and mtime change
+    during the check, so it is refused (left in place, looked at again) and the next pass,
+    once the copy is done, registers it."""
+    import giflab.ingest as ingest
+
+    source = max(good_corpus_gifs(), key=lambda p: p.stat().st_size)
+    data = source.read_bytes()
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    target = raw / source.name
+    target.write_bytes(data[: len(data) // 2])
+    real_validate = ingest.validate_gif
+
+    def validate_while_the_copy_finishes(path, limits):
+        try:
+            return real_validate(path, limits)
+        finally:
+            target.write_bytes(data)  # the rest of the copy lands meanwhile
+
+    monkeypatch.setattr(ingest, "validate_gif", validate_while_the_copy_finishes)
+    with open_db(tmp_path / "giflab.db") as conn:
+        first = register_folder(conn, raw, tmp_path / "bad")
+        assert first.quarantined == [] and first.registered == []
+        assert [(p.name, why) for p, why in first.refused] == [
+            (
+                target.name,
+                "changed while it was being read (still being written?); checked again next run",
+            )
+        ]
+        assert target.read_bytes() == data and not (tmp_path / "bad").exists()
+        monkeypatch.setattr(ingest, "validate_gif", real_validate)
+        second = register_folder(conn, raw, tmp_path / "bad")
+    assert [p.name for p in second.registered] == [target.name] and second.quarantined == []
