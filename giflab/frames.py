@@ -38,11 +38,33 @@ DEFAULT_LIMITS = DecodeLimits()
 
 @dataclass(frozen=True)
 class Frame:
-    """One composited frame: its source index, RGBA pixels (H, W, 4) and its raw delay."""
+    """One composited frame: its source index, RGBA pixels (H, W, 4) and its raw delay; and,
+    when Pillow says, the rectangle the file stores for it (``stored``: x0, y0, x1, y1 on the
+    screen) and whether that image declares a transparent index."""
 
     index: int
     rgba: np.ndarray
     delay_ms: int
+    stored: tuple[int, int, int, int] | None = None
+    stored_transparency: bool = False
+
+
+def _stored_image(im: Image.Image) -> tuple[tuple[int, int, int, int], bool] | None:
+    """The current frame's stored rectangle and whether it has a transparent index, read from
+    Pillow's tile before the frame is loaded; None when the tile does not say."""
+    try:
+        tile = im.tile[0]
+        x0, y0, x1, y1 = (int(v) for v in tile[1])
+        # Pillow keeps the frame's transparent index apart (its tile args say -1 once it
+        # composites in RGBA); the tile's own value is the fallback for other versions.
+        transparency = getattr(im, "_frame_transparency", None)
+        if transparency is None and isinstance(tile[3], tuple) and len(tile[3]) > 2:
+            transparency = tile[3][2]
+    except (IndexError, TypeError, ValueError):
+        return None
+    w, h = im.size
+    box = (max(0, x0), max(0, y0), min(w, x1), min(h, y1))
+    return box, transparency is not None and int(transparency) >= 0
 
 
 def browser_delay_ms(delay_ms: int | None) -> int:
@@ -90,13 +112,18 @@ def open_gif(
     return im
 
 
-def seek_frame(im: Image.Image, path: Path, index: int) -> None:
-    """Seek to and decode frame ``index``; EOFError past the end, BadGifError if broken."""
+def seek_frame(
+    im: Image.Image, path: Path, index: int
+) -> tuple[tuple[int, int, int, int], bool] | None:
+    """Seek to and decode frame ``index``; EOFError past the end, BadGifError if broken.
+    Returns the frame's stored rectangle and transparency flag (``_stored_image``)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im.seek(index)
+            stored = _stored_image(im)
             im.load()
+            return stored
     except EOFError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -122,11 +149,11 @@ def iter_frames(
         while True:
             if i > 0:
                 try:
-                    seek_frame(im, path, i)
+                    stored = seek_frame(im, path, i)
                 except EOFError:
                     break
             else:
-                seek_frame(im, path, 0)
+                stored = seek_frame(im, path, 0)
             total += w * h
             if i >= limits.max_frames or total > limits.max_total_pixels:
                 raise BadGifError(
@@ -138,7 +165,8 @@ def iter_frames(
                 # Pillow grows its canvas when a frame overhangs the logical screen; the GIF's
                 # declared screen is the image (browsers clip to it), so crop back to it.
                 rgba = np.asarray(im.convert("RGBA"))[:h, :w]
-                yield Frame(i, rgba, int(im.info.get("duration", 0) or 0))
+                box, transparency = stored if stored is not None else (None, False)
+                yield Frame(i, rgba, int(im.info.get("duration", 0) or 0), box, transparency)
                 if wanted is not None and i >= wanted[-1]:
                     return
             i += 1
