@@ -81,7 +81,7 @@ class CompressionRunV1(Record):
 
 
 class GifFeaturesV1(Record):
-    """The 29 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
+    """The 41 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
 
     The six CLIP scores are NULL when the model's weights were unavailable; then
     ``clip_missing_reason`` says why and ``clip_model`` is NULL.
@@ -116,6 +116,19 @@ class GifFeaturesV1(Record):
     lzw_lossy_ratio_20: float | None = Field(default=None, ge=-16, le=16)
     lzw_lossy_ratio_60: float | None = Field(default=None, ge=-16, le=16)
     lzw_lossy_ratio_120: float | None = Field(default=None, ge=-16, le=16)
+    # Features version 4 (gifsicle's --colors emulated): NULL in older rows, as above.
+    lzw_colors_ratio_256_0: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_256_20: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_256_60: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_256_120: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_64_0: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_64_20: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_64_60: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_64_120: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_16_0: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_16_20: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_16_60: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_16_120: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)
@@ -202,6 +215,19 @@ class MetricRecordV1(Record):
     lzw_lossy_ratio_20: float | None = Field(default=None, ge=-16, le=16)
     lzw_lossy_ratio_60: float | None = Field(default=None, ge=-16, le=16)
     lzw_lossy_ratio_120: float | None = Field(default=None, ge=-16, le=16)
+    # Features version 4 (gifsicle's --colors emulated): NULL in older rows, as above.
+    lzw_colors_ratio_256_0: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_256_20: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_256_60: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_256_120: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_64_0: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_64_20: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_64_60: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_64_120: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_16_0: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_16_20: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_16_60: float | None = Field(default=None, ge=-16, le=16)
+    lzw_colors_ratio_16_120: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)

@@ -1,9 +1,10 @@
 """Visual features of a GIF: the only input of GifLab's size-prediction models.
 
 ``extract_features(path)`` decodes the GIF once, samples frames by fixed rules
-(``giflab.features.sampling``) and returns the 29 values of ``FEATURE_NAMES`` in a fixed order:
-9 spatial, 7 temporal, 7 compressibility (the last five, ``run_length``, ``lzw_size_ratio`` and
-the three ``lzw_lossy_ratio_<L>``, are GifLab's own) and 6 CLIP scores. Definitions, ranges and evidence: docs/features.md.
+(``giflab.features.sampling``) and returns the 41 values of ``FEATURE_NAMES`` in a fixed order:
+9 spatial, 7 temporal, 19 compressibility (the last 17, ``run_length``, ``lzw_size_ratio``, the
+three ``lzw_lossy_ratio_<L>`` and the twelve ``lzw_colors_ratio_<C>_<L>``, are GifLab's own) and
+6 CLIP scores. Definitions, ranges and evidence: docs/features.md.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ FEATURE_NAMES = CLASSICAL_FEATURES + CLIP_FEATURES
 # GIF: ``giflab run`` recomputes the features of rows stored by an older version (NULL: 1).
 # 2: lzw_size_ratio counts LZW exactly, with gifsicle's code sizes (giflab.features.lzw).
 # 3: lzw_lossy_ratio_20/60/120, gifsicle's lossy LZW counted (giflab.features.lossy_lzw).
-FEATURES_VERSION = 3
+# 4: lzw_colors_ratio_<C>_<L>, gifsicle's --colors emulated (giflab.features.quantize).
+FEATURES_VERSION = 4
 
 # Closed bounds every value lies in (documented per feature in docs/features.md).
 FEATURE_RANGES: dict[str, tuple[float, float]] = {
@@ -41,7 +43,7 @@ FEATURE_RANGES: dict[str, tuple[float, float]] = {
     **{
         name: (-LZW_RATIO_BOUND, LZW_RATIO_BOUND)
         for name in COMPRESSIBILITY_FEATURES
-        if name.startswith("lzw_lossy_ratio_")
+        if name.startswith(("lzw_lossy_ratio_", "lzw_colors_ratio_"))
     },
 }
 

@@ -1,11 +1,13 @@
 """Compressibility features: direct proxies for how many bytes a GIF's pixels will need.
 
 ``lossless_compression_ratio`` and ``transparency_ratio`` read the spatial frames;
-``run_length``, ``lzw_size_ratio`` and the three ``lzw_lossy_ratio_<L>`` (GifLab's own
-additions, see docs/features.md for the evidence) are measured at full resolution while the
-frames are decoded: ``run_length`` on the spatial frames, ``lzw_size_ratio`` on every frame
-(``giflab.features.lzw``), the lossy ratios on every frame or, past ``LOSSY_PROBE_PIXELS``, on
-every k-th (``giflab.features.lossy_lzw``).
+``run_length``, ``lzw_size_ratio``, the three ``lzw_lossy_ratio_<L>`` and the twelve
+``lzw_colors_ratio_<C>_<L>`` (GifLab's own additions, see docs/features.md for the evidence) are
+measured at full resolution while the frames are decoded: ``run_length`` on the spatial frames,
+``lzw_size_ratio`` on every frame (``giflab.features.lzw``), the lossy ratios on every frame or,
+past ``LOSSY_PROBE_PIXELS``, on every k-th (``giflab.features.lossy_lzw``), the colour ratios
+on the first frame and every change or, past ``COLOR_PROBE_PIXELS``, every k-th change
+(``giflab.features.quantize``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import zlib
 
 import numpy as np
 
-from giflab.features.sampling import LOSSY_PROBE_LEVELS, GifSample
+from giflab.features.sampling import COLOR_PROBE_COLORS, LOSSY_PROBE_LEVELS, GifSample
 
 COMPRESSIBILITY_FEATURES = (
     "lossless_compression_ratio",
@@ -23,6 +25,11 @@ COMPRESSIBILITY_FEATURES = (
     "run_length",
     "lzw_size_ratio",
     *(f"lzw_lossy_ratio_{level}" for level in LOSSY_PROBE_LEVELS),
+    *(
+        f"lzw_colors_ratio_{colors}_{level}"
+        for colors in COLOR_PROBE_COLORS
+        for level in (0, *LOSSY_PROBE_LEVELS)
+    ),
 )
 LZW_RATIO_BOUND = 16.0  # log2 bounds of lzw_size_ratio: 1/65536 .. 65536 times the file
 
@@ -83,6 +90,21 @@ def lzw_lossy_ratios(sample: GifSample) -> dict[str, float]:
     }
 
 
+def lzw_colors_ratios(sample: GifSample) -> dict[str, float]:
+    """``lzw_colors_ratio_<C>_<L>``: log2(estimated bytes of the GIF re-encoded under gifsicle's
+    ``--colors C`` and ``--lossy=L`` (L = 0: lossless) / estimated bytes re-encoded losslessly
+    at full colour), in [-16, 16]. A GIF ``--colors C`` leaves alone (no more than C colours)
+    has its full-colour values (0 and the ``lzw_lossy_ratio_<L>``); one that decoded no frame
+    gets 0."""
+    return {
+        f"lzw_colors_ratio_{colors}_{level}": _bounded_log2(
+            sample.color_ratios.get((colors, level), 1.0)
+        )
+        for colors in COLOR_PROBE_COLORS
+        for level in (0, *LOSSY_PROBE_LEVELS)
+    }
+
+
 def compressibility_features(sample: GifSample) -> dict[str, float]:
     """The compressibility features of ``sample``, in ``COMPRESSIBILITY_FEATURES`` order."""
     return {
@@ -91,4 +113,5 @@ def compressibility_features(sample: GifSample) -> dict[str, float]:
         "run_length": run_length(sample),
         "lzw_size_ratio": lzw_size_ratio(sample),
         **lzw_lossy_ratios(sample),
+        **lzw_colors_ratios(sample),
     }

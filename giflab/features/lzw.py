@@ -146,10 +146,17 @@ class DeltaLzwEstimate:
         self._probed_pixels = 0
         self._probed_bytes = 0  # lossless bytes of the probed images, each x its stride
         self._lossy_bytes = dict.fromkeys(self._lossy_levels, 0)
+        self._kept_pixels = False  # some stored image left pixels of the one before showing
 
-    def add(self, words: np.ndarray) -> None:
-        """The next frame, as an (H, W) array of colour words (``sampling.rgba_words``)."""
-        prev, self._prev = self._prev, words
+    def add(self, words: np.ndarray, before: np.ndarray | None = None) -> None:
+        """The next frame, as an (H, W) array of colour words (``sampling.rgba_words``).
+
+        ``before`` is what it is drawn over when that is not the frame added last: the colour
+        probes pass each frame's changed box with the same box of the frame before. Its pixels
+        must have been drawn by earlier frames (their colours ranked).
+        """
+        prev = self._prev if before is None else before
+        self._prev = words
         if prev is None:
             self._image_bytes += self._encode(words.ravel(), None)
             return
@@ -160,7 +167,9 @@ class DeltaLzwEstimate:
         cols = np.flatnonzero(changed.any(axis=0))
         box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
         mask = changed[box].ravel()
-        self._image_bytes += self._encode(words[box].ravel(), None if mask.all() else mask)
+        self._kept_pixels = self._kept_pixels or not mask.all()
+        drawn = None if mask.all() else mask
+        self._image_bytes += self._encode(words[box].ravel(), drawn)
 
     def _encode(self, crop: np.ndarray, drawn: np.ndarray | None) -> int:
         """Bytes of one stored image: ``crop``'s words, with the pixels outside ``drawn`` (a
@@ -233,6 +242,15 @@ class DeltaLzwEstimate:
                 bits = lossy_code_bits(symbols, palette, code_size, level, marked)
                 lossy[level] = overhead + stored_bytes(bits)
         return lossless, lossy
+
+    def colour_counts(self) -> dict[int, int]:
+        """{colour word: pixels stored with it} over the images so far (gifsicle's histogram)."""
+        return dict(self._popularity)
+
+    def uses_transparency(self) -> bool:
+        """Whether the re-encoded GIF has transparent pixels: fully transparent ones (alpha 0)
+        or ones an image leaves showing from the image before."""
+        return self._kept_pixels or any(word >> 24 == 0 for word in self._popularity)
 
     def total_bytes(self) -> float:
         """Estimated bytes of the whole losslessly re-encoded GIF (0 before any frame)."""

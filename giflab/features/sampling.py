@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from giflab.features.lzw import DeltaLzwEstimate
+from giflab.features.quantize import ColorProbe, StoredHistogram
 from giflab.frames import DEFAULT_LIMITS, DecodeLimits, flatten, frame_count, iter_frames
 
 # gifsicle --lossy levels the lossy probes count (``lzw_lossy_ratio_<L>``).
@@ -24,6 +25,12 @@ LOSSY_PROBE_LEVELS = (20, 60, 120)
 # Pixels probed at each stride before it doubles (``DeltaLzwEstimate``): a GIF of up to this
 # many stored pixels is probed whole, a long one a few times this.
 LOSSY_PROBE_PIXELS = 2_000_000
+# gifsicle --colors counts the colour probes reduce to (``lzw_colors_ratio_<C>_<L>``, at lossless
+# and every ``LOSSY_PROBE_LEVELS``; ``giflab.features.quantize.ColorProbe``). 256 changes only a
+# GIF of more colours, which gifsicle's engine reduces to one palette.
+COLOR_PROBE_COLORS = (256, 64, 16)
+# Pixels each colour count's lossy probes take at each stride (as ``LOSSY_PROBE_PIXELS``).
+COLOR_PROBE_PIXELS = 1_000_000
 SPATIAL_FRAMES = 8  # frames the spatial and compressibility features average over
 TEMPORAL_PAIRS = 16  # consecutive (i, i + 1) pairs the temporal features average over
 CLIP_FRAMES = 4  # frames CLIP scores in one batch
@@ -123,6 +130,9 @@ class GifSample:
     lzw_bytes: float = 0.0  # ``DeltaLzwEstimate`` of the whole GIF, every frame at full size
     # ``DeltaLzwEstimate.lossy_ratios``: estimated bytes under gifsicle --lossy=L / lossless
     lossy_ratios: dict[int, float] = field(default_factory=dict)
+    # ``ColorProbe.ratios``: estimated bytes under gifsicle --colors C [--lossy=L] / lossless,
+    # keyed (C, L) with L = 0 for lossless; a palette --colors keeps has the full-colour ratios
+    color_ratios: dict[tuple[int, int], float] = field(default_factory=dict)
     file_bytes: int = 0
 
     def spatial_frames(self) -> list[SampledFrame]:
@@ -152,16 +162,38 @@ def sample_gif(
     clip_set = set(clip)
     sample = GifSample(path, n, 0, 0, spatial, pairs, clip, file_bytes=path.stat().st_size)
     lzw = DeltaLzwEstimate(LOSSY_PROBE_LEVELS, lossy_budget=LOSSY_PROBE_PIXELS)
+    histogram = StoredHistogram()  # what gifsicle --colors picks its palette from
     with single_threaded_cv2():
         for frame in iter_frames(path, limits=limits):
             sample.height, sample.width = frame.rgba.shape[:2]
-            lzw.add(rgba_words(frame.rgba))
+            words = rgba_words(frame.rgba)
+            lzw.add(words)
+            histogram.add(words, frame.stored, frame.stored_transparency)
             if frame.index in wanted:
                 sample.frames[frame.index] = reduce_frame(
                     frame.index, frame.rgba, keep_full=frame.index in clip_set
                 )
     sample.lzw_bytes = lzw.total_bytes()
     sample.lossy_ratios = lzw.lossy_ratios()
+    # The colour probes need the whole GIF's histogram first: a second pass, over the frames'
+    # changed boxes only (decoding is ~10 % of the features' time).
+    if not histogram.complete:  # frames without their stored rectangle: the -O3 layout's
+        histogram.counts, histogram.transparency = lzw.colour_counts(), lzw.uses_transparency()
+    colors = ColorProbe(
+        histogram.counts,
+        histogram.transparency,
+        COLOR_PROBE_COLORS,
+        LOSSY_PROBE_LEVELS,
+        lossy_budget=COLOR_PROBE_PIXELS,
+    )
+    if colors.needed:
+        for frame in iter_frames(path, limits=limits):
+            colors.add(rgba_words(frame.rgba))
+    reduced = colors.ratios(lzw.total_bytes())
+    full = {0: 1.0, **sample.lossy_ratios}
+    sample.color_ratios = {
+        key: full[key[1]] if ratio is None else ratio for key, ratio in reduced.items()
+    }
     # Pillow's frame count and the frames actually decodable can disagree on damaged files;
     # keep only the indices that decoded so every family sees a consistent sample.
     got = set(sample.frames)
