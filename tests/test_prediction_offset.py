@@ -1,5 +1,6 @@
-"""The LZW offset of the gifsicle model: GifLab's own estimate of gifsicle's output at full
-colours, plus a correction model; capped below full colours; rebuilt from the native files."""
+"""The LZW offset of the gifsicle model: GifLab's own estimate of gifsicle's output at every
+lossy level and colour count from 16 up, plus a correction model; the formulation capped by it
+below 16 colours; rebuilt from the native files."""
 
 from __future__ import annotations
 
@@ -11,9 +12,15 @@ import xgboost
 from giflab.dataset import fit_scaler
 from giflab.dataset.columns import GIF_FEATURES, MODEL_INPUTS
 from giflab.features import FEATURE_NAMES
-from giflab.features.sampling import LOSSY_PROBE_LEVELS
+from giflab.features.sampling import COLOR_PROBE_COLORS, LOSSY_PROBE_LEVELS
 from giflab.prediction import bundle as bundle_mod
-from giflab.prediction.bundle import OFFSET_FEATURES, OFFSET_LEVELS, lzw_offset, make_offset
+from giflab.prediction.bundle import (
+    OFFSET_COLORS,
+    OFFSET_FEATURES,
+    OFFSET_LEVELS,
+    lzw_offset,
+    make_offset,
+)
 from giflab.prediction.config import TrainConfig
 from giflab.prediction.export import export_models
 from giflab.prediction.load import load_models
@@ -38,45 +45,85 @@ class Unscaled:
     scale_ = np.ones(len(GIF_FEATURES))
 
 
-def rows(lossy, ratios=(-1.0, -0.2, -0.5, -0.9)) -> np.ndarray:
-    """Input rows at the given lossy levels, with these raw OFFSET_FEATURES values."""
+# The probes' log2 ratios, colour counts (256, 64, 16) by lossy levels (0, 20, 60, 120).
+GRID = np.array(
+    [
+        [0.0, -0.2, -0.5, -0.9],
+        [-0.4, -0.8, -1.0, -1.3],
+        [-1.0, -1.1, -1.5, -1.6],
+    ]
+)
+
+
+def rows(lossy, colors=256, size_ratio=-1.0, grid=GRID) -> np.ndarray:
+    """Input rows at the given lossy levels (and colours), with these raw OFFSET_FEATURES."""
     x = np.zeros((len(lossy), len(MODEL_INPUTS)))
-    for name, value in zip(OFFSET_FEATURES, ratios, strict=True):
+    values = [size_ratio, *np.asarray(grid, dtype=np.float64).ravel()]
+    for name, value in zip(OFFSET_FEATURES, values, strict=True):
         x[:, MODEL_INPUTS.index(name)] = value
     x[:, -3] = lossy
-    x[:, -2] = 256
+    x[:, -2] = colors
     x[:, -1] = 1.0
     return x
 
 
-def test_offset_reads_the_features_the_lossy_probes_write():
-    assert OFFSET_LEVELS[1:] == LOSSY_PROBE_LEVELS
+def test_offset_reads_the_features_the_probes_write():
+    assert OFFSET_LEVELS == (0, *LOSSY_PROBE_LEVELS)
+    assert OFFSET_COLORS == COLOR_PROBE_COLORS
     assert set(OFFSET_FEATURES) <= set(FEATURE_NAMES)
 
 
-def test_offset_is_the_lossless_estimate_times_the_interpolated_drop():
+def test_offset_is_the_lossless_estimate_times_the_drop_interpolated_in_lossy():
     offset = make_offset(MODEL_INPUTS, Unscaled())
     got = lzw_offset(offset, rows([0, 20, 40, 60, 90, 120, 200]))
-    log2 = np.array([-1.0, -1.2, -1.35, -1.5, -1.7, -1.9, -1.9])  # 40: halfway 20..60
+    log2 = -1.0 + np.array([0.0, -0.2, -0.35, -0.5, -0.7, -0.9, -0.9])  # 40: halfway 20..60
     np.testing.assert_allclose(got, np.log(2) * log2)
 
 
-def test_a_probe_that_rises_with_loss_is_capped_and_missing_values_count_as_zero():
+def test_offset_interpolates_colour_counts_in_log2_and_holds_outside_them():
     offset = make_offset(MODEL_INPUTS, Unscaled())
-    rising = lzw_offset(offset, rows([0, 20, 60, 120], ratios=(0.5, -0.3, -0.1, np.nan)))
-    np.testing.assert_allclose(rising, np.log(2) * np.array([0.5, 0.2, 0.2, 0.2]))
+    colors = np.array([512, 256, 128, 64, 32, 16, 8, 2])
+    got = lzw_offset(offset, rows(np.full(len(colors), 60), colors=colors))
+    # 128 is halfway (in log2) between 256 and 64, 32 between 64 and 16.
+    log2 = -1.0 + np.array([-0.5, -0.5, -0.75, -1.0, -1.25, -1.5, -1.5, -1.5])
+    np.testing.assert_allclose(got, np.log(2) * log2)
+
+
+def test_a_probe_that_rises_with_loss_or_fewer_colours_is_capped_and_nan_counts_as_zero():
+    offset = make_offset(MODEL_INPUTS, Unscaled())
+    grid = [[0.5, -0.3, -0.1, np.nan], [0.9, -0.1, -0.2, -0.4], [0.2, 0.0, -0.6, -0.5]]
+    lossy = np.tile([0, 20, 60, 120], 3)
+    colors = np.repeat([256, 64, 16], 4)
+    got = lzw_offset(offset, rows(lossy, colors=colors, size_ratio=0.0, grid=grid))
+    expected = [[0.5, -0.3, -0.3, -0.3], [0.5, -0.3, -0.3, -0.4], [0.2, -0.3, -0.6, -0.6]]
+    np.testing.assert_allclose(got, np.log(2) * np.ravel(expected))
+
+
+@pytest.mark.parametrize("lossy", [0, 30, 120])
+def test_offset_never_rises_with_fewer_colours_or_more_loss(lossy):
+    rng = np.random.default_rng(lossy)
+    offset = make_offset(MODEL_INPUTS, Unscaled())
+    for _ in range(20):
+        grid = rng.normal(-1, 1, (3, 4))
+        by_colors = lzw_offset(
+            offset, rows(np.full(8, lossy), colors=2 ** np.arange(9, 1, -1), grid=grid)
+        )
+        assert np.all(np.diff(by_colors) <= 0)
+        by_lossy = lzw_offset(offset, rows(np.arange(0, 140, 10), colors=48, grid=grid))
+        assert np.all(np.diff(by_lossy) <= 0)
 
 
 def test_offset_unscales_the_inputs_with_the_datasets_scaler(corpus):
     table, scaler, _ = corpus
     offset = make_offset(MODEL_INPUTS, scaler)
     x = model_matrix(table, scaler)
-    at_zero = x[:, -3] == 0
-    expected = np.log(2) * table["lzw_size_ratio"].to_numpy(np.float64)
-    np.testing.assert_allclose(lzw_offset(offset, x)[at_zero], expected[at_zero], atol=1e-9)
+    at_zero = (x[:, -3] == 0) & (x[:, -2] == 256)
+    expected = np.log(2) * (table["lzw_size_ratio"] + table["lzw_colors_ratio_256_0"])
+    got = lzw_offset(offset, x)[at_zero]
+    np.testing.assert_allclose(got, expected.to_numpy(np.float64)[at_zero], atol=1e-9)
 
 
-def test_gifsicle_gets_an_offset_model_and_full_colours_use_it(corpus):
+def test_gifsicle_gets_an_offset_model_and_the_probed_colours_use_it(corpus):
     table, scaler, trained = corpus
     offset = trained.bundle["offset"]
     assert isinstance(offset["regressor"], xgboost.XGBRegressor)
@@ -84,10 +131,11 @@ def test_gifsicle_gets_an_offset_model_and_full_colours_use_it(corpus):
     assert f"{trained.formulation}_offset" in trained.val_scores
     x = model_matrix(table, scaler)
     predicted = bundle_mod.predict_log_ratio(trained.bundle, x)
-    full = x[:, -2] >= 256
+    full = x[:, -2] >= 16
+    assert full.any()
     corrected = lzw_offset(offset, x) + offset["regressor"].predict(x)
     np.testing.assert_allclose(predicted[full], corrected[full])
-    # Below full colours: the formulation's prediction, never above the full-colour one.
+    # Below 16 colours: the formulation's prediction, never above the offset one.
     trees = bundle_mod.formulation_log_ratio(trained.bundle, x)
     np.testing.assert_allclose(
         predicted[~full], np.minimum(trees, corrected)[~full], rtol=0, atol=0
@@ -105,7 +153,7 @@ def test_engines_not_configured_get_no_offset(corpus):
 def test_native_files_and_the_card_rebuild_the_prediction(corpus, tmp_path):
     """What an outside tool does with numpy and xgboost only: scale the features, run the
     formulation's booster and the offset booster, add the offset the card describes, take the
-    full-colour value at 256 colours and the smaller of the two below."""
+    offset's value from its lowest colour count up and the smaller of the two below."""
     table, scaler, trained = corpus
     scaler_path = tmp_path / "scaler.pkl"
     scaler_path.write_bytes(__import__("pickle").dumps(scaler))
@@ -126,9 +174,16 @@ def test_native_files_and_the_card_rebuild_the_prediction(corpus, tmp_path):
 
     spec = entry["offset"]
     raw = x[:, spec["columns"]] * np.array(spec["scale"]) + np.array(spec["mean"])
-    drops = np.minimum.accumulate(np.column_stack([np.zeros(len(x)), raw[:, 1:]]), axis=1)
+    grid = raw[:, 1:].reshape(len(x), len(spec["colors"]), len(spec["levels"]))
+    grid = np.minimum.accumulate(np.minimum.accumulate(grid, axis=2), axis=1)
+    log2_colors = np.log2(spec["colors"])[::-1]
     drop = np.array(
-        [np.interp(lv, spec["levels"], d) for lv, d in zip(x[:, -3], drops, strict=True)]
+        [
+            np.interp(
+                np.log2(c), log2_colors, [np.interp(lv, spec["levels"], g) for g in cells][::-1]
+            )
+            for lv, c, cells in zip(x[:, -3], x[:, -2], grid, strict=True)
+        ]
     )
     matrix = xgboost.DMatrix(x)
     full = np.log(2) * (raw[:, 0] + drop) + booster(entry["boosters"]["offset"]).predict(matrix)

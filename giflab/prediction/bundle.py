@@ -14,12 +14,12 @@ Formulations (chosen per engine by validation score, see docs/models.md):
   level ``L`` is the minimum of the predictions of every trained level ``<= L``, so curves are
   monotone in lossy by construction; levels between trained ones use the level below.
 
-Either may carry an ``offset`` model (``bundle["offset"]``, for gifsicle by default): at full
-colours (``colors >= 256``) the prediction is GifLab's own estimate of the engine's output
-(``lzw_offset``: the GIF re-encoded losslessly, times the lossy probes' drop at the row's
-level) plus one more monotone regressor's correction; below full colours it is the formulation's
-prediction, capped by the full-colour one, so curves stay monotone in lossy, colours and
-frames kept (docs/models.md, "The LZW offset").
+Either may carry an ``offset`` model (``bundle["offset"]``, for gifsicle by default): from 16
+colours up the prediction is GifLab's own estimate of the engine's output (``lzw_offset``: the
+GIF re-encoded losslessly, times the colour and lossy probes' drop at the row's colours and
+level) plus one more monotone regressor's correction; below 16 colours it is the formulation's
+prediction, capped by the offset one, so curves stay monotone in lossy, colours and frames kept
+(docs/models.md, "The LZW offset").
 """
 
 from __future__ import annotations
@@ -34,12 +34,17 @@ FORMULATIONS = ("joint", "per_level")
 TARGET_NAME = "log_size_ratio"
 # The per-render inputs, always last and in this order.
 VARIANT_INPUTS = ("lossy", "colors", "frame_keep")
-# The lossy levels of the offset's probes (0: the lossless estimate) and its inputs, raw
-# feature values; the levels are ``giflab.features.sampling.LOSSY_PROBE_LEVELS`` (tested), not
+# The lossy levels and colour counts of the offset's probes (level 0: lossless; colours: gifsicle
+# --colors C, 256 being the GIF's own palette when it has no more) and its inputs, raw feature
+# values: ``lzw_size_ratio``, then ``lzw_colors_ratio_<C>_<L>`` colour-major. They are
+# ``giflab.features.sampling``'s ``LOSSY_PROBE_LEVELS`` and ``COLOR_PROBE_COLORS`` (tested), not
 # imported, so that this module needs numpy alone.
 OFFSET_LEVELS = (0, 20, 60, 120)
-OFFSET_FEATURES = ("lzw_size_ratio", *(f"lzw_lossy_ratio_{lv}" for lv in OFFSET_LEVELS[1:]))
-FULL_COLORS = 256
+OFFSET_COLORS = (256, 64, 16)
+OFFSET_FEATURES = (
+    "lzw_size_ratio",
+    *(f"lzw_colors_ratio_{c}_{lv}" for c in OFFSET_COLORS for lv in OFFSET_LEVELS),
+)
 
 
 def make_bundle(
@@ -122,30 +127,49 @@ def make_offset(feature_names: Sequence[str], scaler: Any, regressor: Any = None
         "mean": [float(scaler.mean_[c]) for c in columns],
         "scale": [float(scaler.scale_[c]) for c in columns],
         "levels": list(OFFSET_LEVELS),
-        "min_colors": FULL_COLORS,
+        "colors": list(OFFSET_COLORS),
+        "min_colors": OFFSET_COLORS[-1],
         "regressor": regressor,
     }
 
 
 def lzw_offset(offset: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     """``ln 2 · (lzw_size_ratio + drop)`` per row: the estimated log size ratio of the GIF
-    re-encoded the way gifsicle does at the row's lossy level. ``drop`` interpolates the
-    probes' log2 ratios linearly between their levels (0 at lossy 0, each level capped by the
-    ones below so it never rises; held past the last). Missing values count as 0."""
+    re-encoded the way gifsicle does at the row's lossy level and colour count.
+
+    ``drop`` reads the probes' log2 ratios as a grid, colour counts by lossy levels. Each colour
+    count's row is made non-increasing in lossy (each level capped by the ones below) and each
+    count capped by the counts above it, so the grid never rises with lossy or with fewer
+    colours; it is then interpolated linearly in lossy between levels (held past the last) and
+    linearly in log2(colours) between counts (held outside them). Missing values count as 0.
+    """
     x = np.asarray(x, dtype=np.float64)
     raw = x[:, offset["columns"]] * np.asarray(offset["scale"]) + np.asarray(offset["mean"])
     raw = np.nan_to_num(raw, nan=0.0)
-    drops = np.minimum.accumulate(np.column_stack([np.zeros(len(x)), raw[:, 1:]]), axis=1)
     levels = np.asarray(offset["levels"], dtype=np.float64)
-    lossy = np.clip(x[:, -3], levels[0], levels[-1])
-    upper = np.clip(np.searchsorted(levels, lossy, side="right"), 1, len(levels) - 1)
-    lo, hi = levels[upper - 1], levels[upper]
-    weight = (lossy - lo) / (hi - lo)
-    rows = np.arange(len(x))
-    first, last = drops[rows, upper - 1], drops[rows, upper]
-    # Clamped into [last, first] so rounding can never lift the curve by an ulp anywhere.
-    drop = np.clip(first + (last - first) * weight, last, first)
-    return np.log(2.0) * (raw[:, 0] + drop)
+    colors = np.asarray(offset["colors"], dtype=np.float64)  # descending
+    grid = raw[:, 1:].reshape(len(x), len(colors), len(levels))
+    grid = np.minimum.accumulate(np.minimum.accumulate(grid, axis=2), axis=1)
+    at_level = _interpolate(grid, levels, x[:, -3])  # (rows, colour counts)
+    # log2(colours) ascending for the interpolation: the counts reversed.
+    return np.log(2.0) * (
+        raw[:, 0]
+        + _interpolate(at_level[:, ::-1], np.log2(colors[::-1]), np.log2(np.maximum(x[:, -2], 1.0)))
+    )
+
+
+def _interpolate(values: np.ndarray, knots: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Per row, ``values[row, ..., :]`` (one value per knot, knots ascending) interpolated
+    linearly at ``at[row]`` and held outside the knots; clamped between the two knots' values
+    so rounding can never step outside them."""
+    at = np.clip(at, knots[0], knots[-1])
+    upper = np.clip(np.searchsorted(knots, at, side="right"), 1, len(knots) - 1)
+    shape = (len(at),) + (1,) * (values.ndim - 1)
+    weight = ((at - knots[upper - 1]) / (knots[upper] - knots[upper - 1])).reshape(shape)
+    lo = np.take_along_axis(values, (upper - 1).reshape(shape), axis=-1)
+    hi = np.take_along_axis(values, upper.reshape(shape), axis=-1)
+    out = np.clip(lo + (hi - lo) * weight, np.minimum(lo, hi), np.maximum(lo, hi))
+    return out[..., 0]
 
 
 def offset_log_ratio(offset: Mapping[str, Any], x: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import xgboost
 from giflab.dataset.columns import GIF_FEATURES, MODEL_INPUTS, TARGET
 from giflab.errors import GifLabError
 from giflab.prediction.bundle import (
-    FULL_COLORS,
+    OFFSET_COLORS,
     VARIANT_INPUTS,
     lzw_offset,
     make_bundle,
@@ -142,9 +142,10 @@ def _regressors(
 def _offset_model(
     train: pd.DataFrame, val: pd.DataFrame | None, scaler: Any, config: TrainConfig
 ) -> tuple[dict, int | None] | None:
-    """The full-colour offset model (``bundle["offset"]``) fitted on the train renders at full
-    colours, early-stopped on the val ones when given; None without such train renders."""
-    train = train[train["colors"] >= FULL_COLORS]
+    """The offset model (``bundle["offset"]``): its correction regressor fitted on the train
+    renders at the probes' colour counts or more (``OFFSET_COLORS``: 16 and up), early-stopped on
+    the val ones when given; None without such train renders."""
+    train = train[train["colors"] >= OFFSET_COLORS[-1]]
     if train.empty:
         return None
     offset = make_offset(MODEL_INPUTS, scaler)
@@ -154,7 +155,7 @@ def _offset_model(
         return x, log_size_ratio(rows) - lzw_offset(offset, x)
 
     if val is not None:
-        val = val[val["colors"] >= FULL_COLORS]
+        val = val[val["colors"] >= OFFSET_COLORS[-1]]
         if val["gif_sha"].nunique() < config.min_val_gifs:
             val = None
     offset["regressor"], best = _fit(
@@ -232,7 +233,7 @@ def train_engine(
     if engine in config.lzw_offset_engines:
         fitted = _offset_model(train, val_rows if stop else None, scaler, config)
         if fitted is None:
-            notes.append(f"no train renders at {FULL_COLORS} colours: no LZW offset")
+            notes.append(f"no train renders at {OFFSET_COLORS[-1]}+ colours: no LZW offset")
         else:
             bundle["offset"], bests[chosen]["offset"] = fitted
             scores[f"{chosen}_offset"] = _val_score(bundle, val_rows, scaler)
