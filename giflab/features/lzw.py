@@ -122,6 +122,19 @@ def min_code_size(largest_index: int) -> int:
     return max(2, int(largest_index).bit_length())
 
 
+def changed_box(
+    words: np.ndarray, prev: np.ndarray
+) -> tuple[tuple[slice, slice], np.ndarray] | None:
+    """The bounding box of the pixels where ``words`` differs from ``prev`` (same shape), and
+    the whole-frame mask of those pixels; None when nothing changed."""
+    changed = words != prev
+    rows = np.flatnonzero(changed.any(axis=1))
+    if not len(rows):
+        return None
+    cols = np.flatnonzero(changed.any(axis=0))
+    return (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)), changed
+
+
 class DeltaLzwEstimate:
     """Feed every frame's colour words (``add``) in order; ``total_bytes`` is the estimate.
 
@@ -160,12 +173,10 @@ class DeltaLzwEstimate:
         if prev is None:
             self._image_bytes += self._encode(words.ravel(), None)
             return
-        changed = words != prev
-        rows = np.flatnonzero(changed.any(axis=1))
-        if not len(rows):
+        found = changed_box(words, prev)
+        if found is None:
             return
-        cols = np.flatnonzero(changed.any(axis=0))
-        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        box, changed = found
         mask = changed[box].ravel()
         self._kept_pixels = self._kept_pixels or not mask.all()
         drawn = None if mask.all() else mask

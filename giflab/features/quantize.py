@@ -30,7 +30,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from giflab.features.lzw import DeltaLzwEstimate
+from giflab.features.lzw import DeltaLzwEstimate, changed_box
 
 KC_MAX = 0x7FFF  # 15-bit channels
 TRANSPARENCY_SLOT_COLORS = 265  # at most this many colours: reserve a slot for transparency
@@ -219,12 +219,10 @@ class ColorProbe:
             for count, estimate in self._estimates.items():
                 estimate.add(self._reduced_prev[count])
             return
-        changed = words != prev
-        rows = np.flatnonzero(changed.any(axis=1))
-        if not len(rows):
+        found = changed_box(words, prev)
+        if found is None:
             return
-        cols = np.flatnonzero(changed.any(axis=0))
-        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        box = found[0]
         for count, after in self._reduce(words[box]).items():
             frame = self._reduced_prev[count]
             before = frame[box].copy()
