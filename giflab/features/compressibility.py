@@ -6,8 +6,7 @@
 measured at full resolution while the frames are decoded: ``run_length`` on the spatial frames,
 ``lzw_size_ratio`` on every frame (``giflab.features.lzw``), the lossy ratios on every frame or,
 past ``LOSSY_PROBE_PIXELS``, on every k-th (``giflab.features.lossy_lzw``), the colour ratios
-on the first frame and every change or, past ``COLOR_PROBE_PIXELS``, every k-th change
-(``giflab.features.quantize``).
+on every frame again once the whole GIF's histogram is known (``giflab.features.quantize``).
 """
 
 from __future__ import annotations
@@ -19,17 +18,15 @@ import numpy as np
 
 from giflab.features.sampling import COLOR_PROBE_COLORS, LOSSY_PROBE_LEVELS, GifSample
 
+# The (colours, lossy level) of each ``lzw_colors_ratio_<C>_<L>``, colour-major; level 0: lossless.
+COLOR_PROBES = tuple((c, lv) for c in COLOR_PROBE_COLORS for lv in (0, *LOSSY_PROBE_LEVELS))
 COMPRESSIBILITY_FEATURES = (
     "lossless_compression_ratio",
     "transparency_ratio",
     "run_length",
     "lzw_size_ratio",
     *(f"lzw_lossy_ratio_{level}" for level in LOSSY_PROBE_LEVELS),
-    *(
-        f"lzw_colors_ratio_{colors}_{level}"
-        for colors in COLOR_PROBE_COLORS
-        for level in (0, *LOSSY_PROBE_LEVELS)
-    ),
+    *(f"lzw_colors_ratio_{colors}_{level}" for colors, level in COLOR_PROBES),
 )
 LZW_RATIO_BOUND = 16.0  # log2 bounds of lzw_size_ratio: 1/65536 .. 65536 times the file
 
@@ -100,8 +97,7 @@ def lzw_colors_ratios(sample: GifSample) -> dict[str, float]:
         f"lzw_colors_ratio_{colors}_{level}": _bounded_log2(
             sample.color_ratios.get((colors, level), 1.0)
         )
-        for colors in COLOR_PROBE_COLORS
-        for level in (0, *LOSSY_PROBE_LEVELS)
+        for colors, level in COLOR_PROBES
     }
 
 

@@ -206,7 +206,7 @@ class ColorProbe:
         where[kept] = 0
         out = {}
         for count, targets in self._targets.items():
-            reduced = targets[where] if len(targets) else flat.copy()
+            reduced = targets[where]
             reduced[kept] = flat[kept]
             out[count] = reduced.reshape(words.shape)
         return out

@@ -177,11 +177,12 @@ def sample_gif(
     sample.lossy_ratios = lzw.lossy_ratios()
     # The colour probes need the whole GIF's histogram first: a second pass, over the frames'
     # changed boxes only (decoding is ~10 % of the features' time).
+    counts, transparency = histogram.counts, histogram.transparency
     if not histogram.complete:  # frames without their stored rectangle: the -O3 layout's
-        histogram.counts, histogram.transparency = lzw.colour_counts(), lzw.uses_transparency()
+        counts, transparency = lzw.colour_counts(), lzw.uses_transparency()
     colors = ColorProbe(
-        histogram.counts,
-        histogram.transparency,
+        counts,
+        transparency,
         COLOR_PROBE_COLORS,
         LOSSY_PROBE_LEVELS,
         lossy_budget=COLOR_PROBE_PIXELS,
