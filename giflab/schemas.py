@@ -81,7 +81,7 @@ class CompressionRunV1(Record):
 
 
 class GifFeaturesV1(Record):
-    """The 41 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
+    """The 50 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
 
     The six CLIP scores are NULL when the model's weights were unavailable; then
     ``clip_missing_reason`` says why and ``clip_model`` is NULL.
@@ -129,6 +129,16 @@ class GifFeaturesV1(Record):
     lzw_colors_ratio_16_20: float | None = Field(default=None, ge=-16, le=16)
     lzw_colors_ratio_16_60: float | None = Field(default=None, ge=-16, le=16)
     lzw_colors_ratio_16_120: float | None = Field(default=None, ge=-16, le=16)
+    # Features version 5 (GifLab's ffmpeg engine emulated): NULL in older rows, as above.
+    ffmpeg_colors_ratio_256_0: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_256_60: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_256_120: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_64_0: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_64_60: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_64_120: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_16_0: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_16_60: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_16_120: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)
@@ -228,6 +238,16 @@ class MetricRecordV1(Record):
     lzw_colors_ratio_16_20: float | None = Field(default=None, ge=-16, le=16)
     lzw_colors_ratio_16_60: float | None = Field(default=None, ge=-16, le=16)
     lzw_colors_ratio_16_120: float | None = Field(default=None, ge=-16, le=16)
+    # Features version 5 (GifLab's ffmpeg engine emulated): NULL in older rows, as above.
+    ffmpeg_colors_ratio_256_0: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_256_60: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_256_120: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_64_0: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_64_60: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_64_120: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_16_0: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_16_60: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_16_120: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)

@@ -57,7 +57,7 @@ def smooth_noise(w: int = 320, h: int = 240, seed: int = 0) -> np.ndarray:
 
 
 def test_feature_names_are_fixed():
-    assert len(FEATURE_NAMES) == 41 == len(set(FEATURE_NAMES))
+    assert len(FEATURE_NAMES) == 50 == len(set(FEATURE_NAMES))
     assert FEATURE_NAMES[:9][0] == "entropy" and FEATURE_NAMES[9] == "motion_intensity"
     assert FEATURE_NAMES[16:23] == (
         "lossless_compression_ratio",
@@ -71,7 +71,10 @@ def test_feature_names_are_fixed():
     assert FEATURE_NAMES[23:35] == tuple(
         f"lzw_colors_ratio_{c}_{lv}" for c in (256, 64, 16) for lv in (0, 20, 60, 120)
     )
-    assert FEATURE_NAMES[35:] == CLIP_FEATURES
+    assert FEATURE_NAMES[35:44] == tuple(
+        f"ffmpeg_colors_ratio_{c}_{lv}" for c in (256, 64, 16) for lv in (0, 60, 120)
+    )
+    assert FEATURE_NAMES[44:] == CLIP_FEATURES
     assert set(FEATURE_RANGES) == set(FEATURE_NAMES)
 
 
@@ -194,7 +197,7 @@ def test_clip_values_are_null_with_a_reason_without_a_scorer(tmp_path):
     r = extract_features(write_gif(tmp_path / "f.gif", [flat()]))
     assert all(r[c] is None for c in CLIP_FEATURES)
     assert r.clip_missing_reason
-    assert list(r.as_dict())[:41] == list(FEATURE_NAMES)
+    assert list(r.as_dict())[: len(FEATURE_NAMES)] == list(FEATURE_NAMES)
 
 
 def check_ranges(values: dict) -> None:

@@ -25,6 +25,11 @@ from giflab.engines.base import Engine, SourceGif, Variant, loop_count
 FRAME_RATE_OPTION = "option framerate 100"
 
 
+def ffmpeg_dropped_bits(lossy: int) -> int:
+    """Low bits of each channel ``lutrgb`` drops at GifLab lossy level ``lossy`` (0..6)."""
+    return min(6, max(0, int(lossy)) // 20)
+
+
 def _concat_quote(path: Path) -> str:
     # The concat demuxer reads 'quoted' names; a quote is written as '\'' as in a shell.
     return "'" + str(path).replace("'", "'\\''") + "'"
@@ -53,7 +58,7 @@ class Ffmpeg(Engine):
         listing = scratch / "frames.txt"
         listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-        dropped_bits = min(6, variant.lossy // 20)
+        dropped_bits = ffmpeg_dropped_bits(variant.lossy)
         pre = ""
         if dropped_bits:
             q = 1 << dropped_bits

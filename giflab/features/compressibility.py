@@ -1,12 +1,13 @@
 """Compressibility features: direct proxies for how many bytes a GIF's pixels will need.
 
 ``lossless_compression_ratio`` and ``transparency_ratio`` read the spatial frames;
-``run_length``, ``lzw_size_ratio``, the three ``lzw_lossy_ratio_<L>`` and the twelve
-``lzw_colors_ratio_<C>_<L>`` (GifLab's own additions, see docs/features.md for the evidence) are
+``run_length``, ``lzw_size_ratio``, the three ``lzw_lossy_ratio_<L>``, the twelve
+``lzw_colors_ratio_<C>_<L>`` and the nine ``ffmpeg_colors_ratio_<C>_<L>`` (GifLab's own additions, see docs/features.md for the evidence) are
 measured at full resolution while the frames are decoded: ``run_length`` on the spatial frames,
 ``lzw_size_ratio`` on every frame (``giflab.features.lzw``), the lossy ratios on every frame or,
 past ``LOSSY_PROBE_PIXELS``, on every k-th (``giflab.features.lossy_lzw``), the colour ratios
-on every frame again once the whole GIF's histogram is known (``giflab.features.quantize``).
+on every frame again once the whole GIF's histogram is known (``giflab.features.quantize``),
+the ffmpeg ratios on that same second pass (``giflab.features.ffmpeg_probe``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ import zlib
 
 import numpy as np
 
-from giflab.features.sampling import COLOR_PROBE_COLORS, LOSSY_PROBE_LEVELS, GifSample
+from giflab.features.sampling import (
+    COLOR_PROBE_COLORS,
+    FFMPEG_PROBES,
+    LOSSY_PROBE_LEVELS,
+    GifSample,
+)
 
 # The (colours, lossy level) of each ``lzw_colors_ratio_<C>_<L>``, colour-major; level 0: lossless.
 COLOR_PROBES = tuple((c, lv) for c in COLOR_PROBE_COLORS for lv in (0, *LOSSY_PROBE_LEVELS))
@@ -27,6 +33,7 @@ COMPRESSIBILITY_FEATURES = (
     "lzw_size_ratio",
     *(f"lzw_lossy_ratio_{level}" for level in LOSSY_PROBE_LEVELS),
     *(f"lzw_colors_ratio_{colors}_{level}" for colors, level in COLOR_PROBES),
+    *(f"ffmpeg_colors_ratio_{colors}_{level}" for colors, level in FFMPEG_PROBES),
 )
 LZW_RATIO_BOUND = 16.0  # log2 bounds of lzw_size_ratio: 1/65536 .. 65536 times the file
 
@@ -101,6 +108,20 @@ def lzw_colors_ratios(sample: GifSample) -> dict[str, float]:
     }
 
 
+def ffmpeg_colors_ratios(sample: GifSample) -> dict[str, float]:
+    """``ffmpeg_colors_ratio_<C>_<L>``: log2(estimated bytes of GifLab's ffmpeg render at
+    ``colors=C`` and ``lossy=L`` (posterised, median-cut palette, Sierra-2-4A dithering,
+    ``giflab.features.ffmpeg_probe``) / estimated bytes re-encoded losslessly at full colour),
+    in [-16, 16]. Above 0 when dithering noise costs more than the palette saves; a GIF that
+    decoded no frame gets 0."""
+    return {
+        f"ffmpeg_colors_ratio_{colors}_{level}": _bounded_log2(
+            sample.ffmpeg_ratios.get((colors, level), 1.0)
+        )
+        for colors, level in FFMPEG_PROBES
+    }
+
+
 def compressibility_features(sample: GifSample) -> dict[str, float]:
     """The compressibility features of ``sample``, in ``COMPRESSIBILITY_FEATURES`` order."""
     return {
@@ -110,4 +131,5 @@ def compressibility_features(sample: GifSample) -> dict[str, float]:
         "lzw_size_ratio": lzw_size_ratio(sample),
         **lzw_lossy_ratios(sample),
         **lzw_colors_ratios(sample),
+        **ffmpeg_colors_ratios(sample),
     }

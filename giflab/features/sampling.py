@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from giflab.features.ffmpeg_probe import FfmpegProbe, FullHistogram
 from giflab.features.lzw import DeltaLzwEstimate
 from giflab.features.quantize import ColorProbe, StoredHistogram
 from giflab.frames import DEFAULT_LIMITS, DecodeLimits, flatten, frame_count, iter_frames
@@ -31,6 +32,13 @@ LOSSY_PROBE_PIXELS = 2_000_000
 COLOR_PROBE_COLORS = (256, 64, 16)
 # Pixels each colour count's lossy probes take at each stride (as ``LOSSY_PROBE_PIXELS``).
 COLOR_PROBE_PIXELS = 1_000_000
+# The (colours, lossy) settings of GifLab's ffmpeg engine the ffmpeg probes estimate
+# (``ffmpeg_colors_ratio_<C>_<L>``; ``giflab.features.ffmpeg_probe``), colour-major.
+FFMPEG_PROBE_COLORS = (256, 64, 16)
+FFMPEG_PROBE_LEVELS = (0, 60, 120)
+FFMPEG_PROBES = tuple((c, lv) for c in FFMPEG_PROBE_COLORS for lv in FFMPEG_PROBE_LEVELS)
+# Pixels each ffmpeg setting dithers at each stride before it doubles.
+FFMPEG_PROBE_PIXELS = 4_000_000
 SPATIAL_FRAMES = 8  # frames the spatial and compressibility features average over
 TEMPORAL_PAIRS = 16  # consecutive (i, i + 1) pairs the temporal features average over
 CLIP_FRAMES = 4  # frames CLIP scores in one batch
@@ -133,6 +141,8 @@ class GifSample:
     # ``ColorProbe.ratios``: estimated bytes under gifsicle --colors C [--lossy=L] / lossless,
     # keyed (C, L) with L = 0 for lossless; a palette --colors keeps has the full-colour ratios
     color_ratios: dict[tuple[int, int], float] = field(default_factory=dict)
+    # ``FfmpegProbe.ratios``: estimated bytes of the ffmpeg engine's render at (C, L) / lossless
+    ffmpeg_ratios: dict[tuple[int, int], float] = field(default_factory=dict)
     file_bytes: int = 0
 
     def spatial_frames(self) -> list[SampledFrame]:
@@ -163,20 +173,22 @@ def sample_gif(
     sample = GifSample(path, n, 0, 0, spatial, pairs, clip, file_bytes=path.stat().st_size)
     lzw = DeltaLzwEstimate(LOSSY_PROBE_LEVELS, lossy_budget=LOSSY_PROBE_PIXELS)
     histogram = StoredHistogram()  # what gifsicle --colors picks its palette from
+    full_histogram = FullHistogram()  # what ffmpeg's palettegen picks its palette from
     with single_threaded_cv2():
         for frame in iter_frames(path, limits=limits):
             sample.height, sample.width = frame.rgba.shape[:2]
             words = rgba_words(frame.rgba)
             lzw.add(words)
             histogram.add(words, frame.stored, frame.stored_transparency)
+            full_histogram.add(words)
             if frame.index in wanted:
                 sample.frames[frame.index] = reduce_frame(
                     frame.index, frame.rgba, keep_full=frame.index in clip_set
                 )
     sample.lzw_bytes = lzw.total_bytes()
     sample.lossy_ratios = lzw.lossy_ratios()
-    # The colour probes need the whole GIF's histogram first: a second pass, over the frames'
-    # changed boxes only (decoding is ~10 % of the features' time).
+    # The colour and ffmpeg probes need the whole GIF's histogram first: a second pass
+    # (decoding is ~10 % of the features' time).
     counts, transparency = histogram.counts, histogram.transparency
     if not histogram.complete:  # frames without their stored rectangle: the -O3 layout's
         counts, transparency = lzw.colour_counts(), lzw.uses_transparency()
@@ -187,9 +199,13 @@ def sample_gif(
         LOSSY_PROBE_LEVELS,
         lossy_budget=COLOR_PROBE_PIXELS,
     )
-    if colors.needed:
-        for frame in iter_frames(path, limits=limits):
-            colors.add(rgba_words(frame.rgba))
+    ffmpeg = FfmpegProbe(*full_histogram.counts(), FFMPEG_PROBES, budget=FFMPEG_PROBE_PIXELS)
+    for frame in iter_frames(path, limits=limits):
+        words = rgba_words(frame.rgba)
+        if colors.needed:
+            colors.add(words)
+        ffmpeg.add(words)
+    sample.ffmpeg_ratios = ffmpeg.ratios(lzw.total_bytes())
     reduced = colors.ratios(lzw.total_bytes())
     full = {0: 1.0, **sample.lossy_ratios}
     sample.color_ratios = {

@@ -14,10 +14,10 @@ Formulations (chosen per engine by validation score, see docs/models.md):
   level ``L`` is the minimum of the predictions of every trained level ``<= L``, so curves are
   monotone in lossy by construction; levels between trained ones use the level below.
 
-Either may carry an ``offset`` model (``bundle["offset"]``, for gifsicle by default): from 16
-colours up the prediction is GifLab's own estimate of the engine's output (``lzw_offset``: the
-GIF re-encoded losslessly, times the colour and lossy probes' drop at the row's colours and
-level) plus one more monotone regressor's correction; below 16 colours it is the formulation's
+Either may carry an ``offset`` model (``bundle["offset"]``, for gifsicle and ffmpeg by
+default): from 16 colours up the prediction is GifLab's own estimate of the engine's output
+(``lzw_offset``: the GIF re-encoded losslessly, times the engine's probes' drop at the row's
+colours and level) plus one more monotone regressor's correction; below 16 colours it is the formulation's
 prediction, capped by the offset one, so curves stay monotone in lossy, colours and frames kept
 (docs/models.md, "The LZW offset").
 """
@@ -34,17 +34,29 @@ FORMULATIONS = ("joint", "per_level")
 TARGET_NAME = "log_size_ratio"
 # The per-render inputs, always last and in this order.
 VARIANT_INPUTS = ("lossy", "colors", "frame_keep")
-# The lossy levels and colour counts of the offset's probes (level 0: lossless; colours: gifsicle
-# --colors C, 256 being the GIF's own palette when it has no more) and its inputs, raw feature
-# values: ``lzw_size_ratio``, then ``lzw_colors_ratio_<C>_<L>`` colour-major. They are
-# ``giflab.features.sampling``'s ``LOSSY_PROBE_LEVELS`` and ``COLOR_PROBE_COLORS`` (tested), not
-# imported, so that this module needs numpy alone.
-OFFSET_LEVELS = (0, 20, 60, 120)
-OFFSET_COLORS = (256, 64, 16)
-OFFSET_FEATURES = (
-    "lzw_size_ratio",
-    *(f"lzw_colors_ratio_{c}_{lv}" for c in OFFSET_COLORS for lv in OFFSET_LEVELS),
-)
+# The probes each engine's offset reads, as (feature prefix, colour counts descending, lossy
+# levels ascending): ``<prefix>_<C>_<L>`` is log2(GifLab's estimate of the engine's render at
+# C colours and lossy L / the GIF re-encoded losslessly), the offset's grid. gifsicle's are the
+# colour probes (``giflab.features.quantize``; 256 being the GIF's own palette when it has no
+# more), ffmpeg's the ffmpeg probes (``giflab.features.ffmpeg_probe``). They are
+# ``giflab.features.sampling``'s constants (tested), not imported, so that this module needs
+# numpy alone.
+OFFSET_PROBES: dict[str, tuple[str, tuple[int, ...], tuple[int, ...]]] = {
+    "gifsicle": ("lzw_colors_ratio", (256, 64, 16), (0, 20, 60, 120)),
+    "ffmpeg": ("ffmpeg_colors_ratio", (256, 64, 16), (0, 60, 120)),
+}
+OFFSET_LEVELS = OFFSET_PROBES["gifsicle"][2]
+OFFSET_COLORS = OFFSET_PROBES["gifsicle"][1]
+
+
+def offset_features(engine: str = "gifsicle") -> tuple[str, ...]:
+    """The raw features ``engine``'s offset reads: ``lzw_size_ratio``, then its probes
+    colour-major. Raises ``KeyError`` for an engine without probes."""
+    prefix, colors, levels = OFFSET_PROBES[engine]
+    return ("lzw_size_ratio", *(f"{prefix}_{c}_{lv}" for c in colors for lv in levels))
+
+
+OFFSET_FEATURES = offset_features("gifsicle")
 
 
 def make_bundle(
@@ -116,26 +128,32 @@ def formulation_log_ratio(bundle: Mapping[str, Any], x: np.ndarray) -> np.ndarra
     return out
 
 
-def make_offset(feature_names: Sequence[str], scaler: Any, regressor: Any = None) -> dict[str, Any]:
-    """The ``offset`` entry of a bundle: where its raw inputs are in the (scaled) rows and how
-    to unscale them, the probes' levels, and the correction ``regressor``."""
+def make_offset(
+    feature_names: Sequence[str], scaler: Any, regressor: Any = None, engine: str = "gifsicle"
+) -> dict[str, Any]:
+    """The ``offset`` entry of ``engine``'s bundle: where its raw inputs are in the (scaled)
+    rows and how to unscale them, the probes' levels and colour counts, and the correction
+    ``regressor``."""
     names = list(feature_names)
-    columns = [names.index(name) for name in OFFSET_FEATURES]
+    features = offset_features(engine)
+    _, colors, levels = OFFSET_PROBES[engine]
+    columns = [names.index(name) for name in features]
     return {
-        "features": list(OFFSET_FEATURES),
+        "features": list(features),
         "columns": columns,
         "mean": [float(scaler.mean_[c]) for c in columns],
         "scale": [float(scaler.scale_[c]) for c in columns],
-        "levels": list(OFFSET_LEVELS),
-        "colors": list(OFFSET_COLORS),
-        "min_colors": OFFSET_COLORS[-1],
+        "levels": list(levels),
+        "colors": list(colors),
+        "min_colors": colors[-1],
         "regressor": regressor,
     }
 
 
 def lzw_offset(offset: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     """``ln 2 · (lzw_size_ratio + drop)`` per row: the estimated log size ratio of the GIF
-    re-encoded the way gifsicle does at the row's lossy level and colour count.
+    re-encoded the way the engine does (GifLab's emulation of it) at the row's lossy level and
+    colour count.
 
     ``drop`` reads the probes' log2 ratios as a grid, colour counts by lossy levels. Each colour
     count's row is made non-increasing in lossy (each level capped by the ones below) and each

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from giflab.prediction.bundle import OFFSET_PROBES
 
 
 class TrainConfig(BaseModel):
@@ -40,6 +42,17 @@ class TrainConfig(BaseModel):
     # made ffmpeg's errors worse (docs/models.md, "The LZW offset").
     lzw_offset_engines: tuple[str, ...] = ("gifsicle",)
     random_state: int = 0
+
+    @field_validator("lzw_offset_engines")
+    @classmethod
+    def _probed(cls, engines: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(engines) - set(OFFSET_PROBES))
+        if unknown:
+            raise ValueError(
+                f"no GifLab probes emulate {unknown}: an offset needs one of {sorted(OFFSET_PROBES)}"
+            )
+        return engines
+
     # One thread by default: the Dagster executor and xdist already run one process per core.
     n_jobs: int = Field(1, ge=1)
 

@@ -19,7 +19,7 @@ import xgboost
 from giflab.dataset.columns import GIF_FEATURES, MODEL_INPUTS, TARGET
 from giflab.errors import GifLabError
 from giflab.prediction.bundle import (
-    OFFSET_COLORS,
+    OFFSET_PROBES,
     VARIANT_INPUTS,
     lzw_offset,
     make_bundle,
@@ -140,22 +140,26 @@ def _regressors(
 
 
 def _offset_model(
-    train: pd.DataFrame, val: pd.DataFrame | None, scaler: Any, config: TrainConfig
+    train: pd.DataFrame,
+    val: pd.DataFrame | None,
+    scaler: Any,
+    config: TrainConfig,
+    engine: str = "gifsicle",
 ) -> tuple[dict, int | None] | None:
-    """The offset model (``bundle["offset"]``): its correction regressor fitted on the train
-    renders at the probes' colour counts or more (``OFFSET_COLORS``: 16 and up), early-stopped on
-    the val ones when given; None without such train renders."""
-    train = train[train["colors"] >= OFFSET_COLORS[-1]]
+    """``engine``'s offset model (``bundle["offset"]``): its correction regressor fitted on the
+    train renders at the probes' colour counts or more (16 and up), early-stopped on the val
+    ones when given; None without such train renders."""
+    offset = make_offset(MODEL_INPUTS, scaler, engine=engine)
+    train = train[train["colors"] >= offset["min_colors"]]
     if train.empty:
         return None
-    offset = make_offset(MODEL_INPUTS, scaler)
 
     def xy(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         x = model_matrix(rows, scaler)
         return x, log_size_ratio(rows) - lzw_offset(offset, x)
 
     if val is not None:
-        val = val[val["colors"] >= OFFSET_COLORS[-1]]
+        val = val[val["colors"] >= offset["min_colors"]]
         if val["gif_sha"].nunique() < config.min_val_gifs:
             val = None
     offset["regressor"], best = _fit(
@@ -231,9 +235,10 @@ def train_engine(
     chosen = _choose(config, scores)
     bundle = bundles[chosen]
     if engine in config.lzw_offset_engines:
-        fitted = _offset_model(train, val_rows if stop else None, scaler, config)
+        fitted = _offset_model(train, val_rows if stop else None, scaler, config, engine)
         if fitted is None:
-            notes.append(f"no train renders at {OFFSET_COLORS[-1]}+ colours: no LZW offset")
+            least = OFFSET_PROBES[engine][1][-1]
+            notes.append(f"no train renders at {least}+ colours: no LZW offset")
         else:
             bundle["offset"], bests[chosen]["offset"] = fitted
             scores[f"{chosen}_offset"] = _val_score(bundle, val_rows, scaler)
