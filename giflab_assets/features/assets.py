@@ -1,4 +1,4 @@
-"""The features asset: 41 visual features per GIF, CLIP loaded once per worker."""
+"""The features asset: 50 visual features per GIF, CLIP loaded once per worker."""
 
 from dagster import (
     AssetCheckResult,
