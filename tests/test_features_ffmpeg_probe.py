@@ -17,20 +17,11 @@ from test_features_lossy_lzw import estimate, gradient
 from giflab.engines.base import SourceGif, Variant
 from giflab.engines.ffmpeg import ffmpeg_dropped_bits
 from giflab.engines.registry import get_engine
-from giflab.features import extract_features
-from giflab.features.ffmpeg_probe import (
-    CODE_SIZE,
-    FfmpegProbe,
-    FullHistogram,
-    _candidate_grid,
-    _dither,
-    _kd_nearest,
-    _kd_tree,
-    median_cut_palette,
-    paletteuse_palette,
-    posterize_mask,
-)
+from giflab.features import extract_features, paletteuse
+from giflab.features.ffmpeg_probe import CODE_SIZE, FfmpegProbe
 from giflab.features.lzw import FRAME_BYTES, lzw_code_bits, stored_bytes
+from giflab.features.palettegen import FullHistogram, median_cut_palette, posterize_mask
+from giflab.features.paletteuse import candidate_grid, kd_nearest, kd_tree, paletteuse_palette
 from giflab.features.sampling import FFMPEG_PROBES, rgba_words
 from giflab.frames import frame_count, iter_frames
 
@@ -163,25 +154,25 @@ def test_paletteuse_holds_the_palette_sorted_and_distinct():
 
 
 def dither(rgba: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    starts, candidates = _candidate_grid(palette)
+    starts, candidates = candidate_grid(palette)
     out = np.empty(rgba.shape[:2], np.uint8)
-    tree = _kd_tree(palette)
-    _dither(rgba.astype(np.int64), out, palette, starts, candidates, tree, len(palette))
+    tree = kd_tree(palette)
+    paletteuse.dither(rgba.astype(np.int64), out, palette, starts, candidates, tree, len(palette))
     return out
 
 
 def test_the_k_d_search_finds_a_nearest_colour_and_settles_ties_by_its_walk():
     rng = np.random.default_rng(11)
     palette = paletteuse_palette(rng.integers(0, 256, (60, 3)).astype(np.int64))
-    tree = _kd_tree(palette)
+    tree = kd_tree(palette)
     assert sorted(tree[3].tolist()) == list(range(len(palette)))  # every colour is a node
     for r, g, b in rng.integers(0, 256, (500, 3)).tolist():
-        k = _kd_nearest(palette, *tree, r, g, b)
+        k = kd_nearest(palette, *tree, r, g, b)
         d = ((palette - [r, g, b]) ** 2).sum(axis=1)
         assert d[k] == d.min()
     # Two colours equally near: the walk decides, whatever their order in the palette.
     pair = np.array([[0, 0, 0], [2, 0, 0]], np.int64)
-    assert _kd_nearest(pair, *_kd_tree(pair), 1, 0, 0) in (0, 1)
+    assert kd_nearest(pair, *kd_tree(pair), 1, 0, 0) in (0, 1)
 
 
 def test_dither_passes_errors_on_sierra_2_4a():

@@ -30,485 +30,28 @@ behaviour, with our own code, and checked against its output:
 ``FfmpegProbe`` runs that for a few (colours, lossy) settings on the second decode pass and
 counts the LZW bytes with ``giflab.features.lzw.LzwCounter``; on the corpus the counts are the
 engine's to within a few bytes. Only the engine's default dither (``sierra2_4a``) is emulated.
-Evidence: docs/features.md.
+The palette is ``giflab.features.palettegen``'s, the mapping ``giflab.features.paletteuse``'s;
+this module is the encoder and the probe. Evidence: docs/features.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numba
 import numpy as np
-import pandas as pd
 
-from giflab.engines.ffmpeg import ffmpeg_dropped_bits
 from giflab.features.lzw import FRAME_BYTES, LzwCounter, changed_box, stored_bytes
+from giflab.features.palettegen import group_sum, median_cut_palette, posterize_mask
+from giflab.features.paletteuse import (
+    candidate_grid,
+    dither,
+    kd_tree,
+    paletteuse_palette,
+)
 
-ALPHA_THRESHOLD = 128  # paletteuse: alpha below this is the transparent entry
 CODE_SIZE = 8  # ffmpeg's GIF encoder codes every image with 8-bit symbols
 # signature + screen descriptor, 256-entry global table, NETSCAPE loop extension, trailer
 FFMPEG_HEADER_BYTES = 13 + 3 * 256 + 19 + 1
-_COMPACT_AT = 1 << 22  # pending (colour, frames) pairs folded together past this many
-
-
-def posterize_mask(lossy: int) -> int:
-    """The word mask (``sampling.rgba_words`` layout) that drops ffmpeg's low bits at ``lossy``."""
-    keep = (0xFF << ffmpeg_dropped_bits(lossy)) & 0xFF
-    return int(keep | keep << 8 | keep << 16 | 0xFF << 24)
-
-
-def _group_sum(words: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    inverse, keys = pd.factorize(words)
-    sums = np.bincount(inverse, weights=weights, minlength=len(keys))
-    return np.asarray(keys, np.uint32), np.rint(sums).astype(np.int64)
-
-
-class FullHistogram:
-    """Pixels per colour over every whole frame (``palettegen stats_mode=full``), in O(changed
-    pixels) per frame: a pixel's colour is counted once for each frame it lasts, when it changes
-    and at the end (the last frame twice, as the engine feeds it). Colours are listed in the order a raster scan of the frames first meets
-    them (palettegen's starting order). Transparent pixels count too: palettegen takes them
-    as colours like any (their RGB, usually black)."""
-
-    def __init__(self) -> None:
-        self._prev: np.ndarray | None = None
-        self._since: np.ndarray | None = None  # frame each pixel's colour arrived in
-        self._frames = 0
-        self._words: list[np.ndarray] = []
-        self._weights: list[np.ndarray] = []
-        self._pending = 0
-        self._seen: list[np.ndarray] = []  # colours in the order first met, with repeats
-        self._pending_seen = 0
-
-    def add(self, words: np.ndarray) -> None:
-        f, self._frames = self._frames, self._frames + 1
-        prev, self._prev = self._prev, words
-        if prev is None or self._since is None:
-            self._since = np.zeros(words.shape, np.int32)
-            self._meet(words.ravel())
-            return
-        changed = words != prev
-        if not changed.any():
-            return
-        self._meet(words[changed])  # a colour new to this frame is in a changed pixel
-        self._push(prev[changed], f - self._since[changed])
-        self._since[changed] = f
-
-    def _meet(self, words: np.ndarray) -> None:
-        self._seen.append(pd.unique(np.ascontiguousarray(words, np.uint32).ravel()))
-        self._pending_seen += len(self._seen[-1])
-        if self._pending_seen > _COMPACT_AT:
-            self._seen = [pd.unique(np.concatenate(self._seen))]
-            self._pending_seen = len(self._seen[0])
-
-    def _push(self, words: np.ndarray, weights: np.ndarray) -> None:
-        self._words.append(np.ascontiguousarray(words, np.uint32).ravel())
-        self._weights.append(np.asarray(weights, np.float64).ravel())
-        self._pending += len(self._words[-1])
-        if self._pending > _COMPACT_AT:
-            keys, sums = _group_sum(np.concatenate(self._words), np.concatenate(self._weights))
-            self._words, self._weights = [keys], [sums.astype(np.float64)]
-            self._pending = len(keys)
-
-    def counts(self) -> tuple[np.ndarray, np.ndarray]:
-        """(colour words, pixel counts) over the frames so far, in first-seen order."""
-        words, weights = list(self._words), list(self._weights)
-        if self._prev is not None and self._since is not None:
-            # The engine lists the last frame twice (ffmpeg's concat demuxer keeps the last
-            # duration only so), and palettegen counts that copy too.
-            words.append(self._prev.ravel().astype(np.uint32))
-            weights.append((self._frames + 1 - self._since).ravel().astype(np.float64))
-        if not words:
-            return np.zeros(0, np.uint32), np.zeros(0, np.int64)
-        keys, sums = _group_sum(np.concatenate(words), np.concatenate(weights))
-        order = pd.unique(np.concatenate(self._seen)) if self._seen else keys
-        return np.asarray(order, np.uint32), sums[pd.Index(keys).get_indexer(order)]
-
-
-@numba.njit(cache=True, nogil=True)
-def _box_variance(rgb, counts, order, start, length):
-    weight = 0
-    sums = np.zeros(3, np.int64)
-    for i in range(start, start + length):
-        k = order[i]
-        weight += counts[k]
-        for c in range(3):
-            sums[c] += rgb[k, c] * counts[k]
-    variance = 0
-    for i in range(start, start + length):
-        k = order[i]
-        d = 0
-        for c in range(3):
-            delta = rgb[k, c] - sums[c] // weight
-            d += delta * delta
-        variance += d * counts[k]
-    return variance
-
-
-@numba.njit(cache=True, nogil=True)
-def _swap(order, i, j):
-    order[i], order[j] = order[j], order[i]
-
-
-@numba.njit(cache=True, nogil=True)
-def _quicksort(order, first, last, key):
-    """Sort ``order[first..last]`` (inclusive) by ``key[order[i]]`` in place, the way
-    libavutil's ``AV_QSORT`` does (median-of-three pivot, smaller side first, a sortedness
-    check): not stable, so equal keys end up in the order that algorithm leaves them, which
-    decides where palettegen's median cut splits them."""
-    stack = np.empty((64, 2), np.int64)
-    stack[0, 0], stack[0, 1] = first, last
-    sp = 1
-    while sp:
-        sp -= 1
-        start, end = stack[sp, 0], stack[sp, 1]
-        while start < end:
-            if start >= end - 1:
-                if key[order[start]] > key[order[end]]:
-                    _swap(order, start, end)
-                break
-            checksort = False
-            right, left = end - 2, start + 1
-            mid = start + ((end - start) >> 1)
-            if key[order[start]] > key[order[end]]:
-                if key[order[end]] > key[order[mid]]:
-                    _swap(order, start, mid)
-                else:
-                    _swap(order, start, end)
-            elif key[order[start]] > key[order[mid]]:
-                _swap(order, start, mid)
-            else:
-                checksort = True
-            if key[order[mid]] > key[order[end]]:
-                _swap(order, mid, end)
-                checksort = False
-            if start == end - 2:
-                break
-            _swap(order, end - 1, mid)
-            pivot = key[order[end - 1]]
-            while left <= right:
-                while left <= right and key[order[left]] < pivot:
-                    left += 1
-                while left <= right and key[order[right]] > pivot:
-                    right -= 1
-                if left <= right:
-                    _swap(order, left, right)
-                    left += 1
-                    right -= 1
-            _swap(order, end - 1, left)
-            if checksort and (mid == left - 1 or mid == left):
-                mid = start
-                while mid < end and key[order[mid]] <= key[order[mid + 1]]:
-                    mid += 1
-                if mid == end:
-                    break
-            if end - left < left - start:
-                stack[sp, 0], stack[sp, 1] = start, right
-                sp += 1
-                start = left + 1
-            else:
-                stack[sp, 0], stack[sp, 1] = left + 1, end
-                sp += 1
-                end = right
-
-
-@numba.njit(cache=True, nogil=True)
-def _median_cut(rgb, counts, order, boxes):
-    """Palette (k <= boxes, 3) of colours ``rgb`` weighted by ``counts``, ``order`` being
-    palettegen's starting order of them: Heckbert's median cut as ffmpeg's palettegen does it
-    (see the module docstring)."""
-    n = rgb.shape[0]
-    start = np.zeros(boxes, np.int64)
-    length = np.zeros(boxes, np.int64)
-    variance = np.full(boxes, -1, np.int64)
-    sorted_by = np.full(boxes, -1, np.int64)
-    length[0] = n
-    nb = 1
-    box = 0 if n > 1 else -1
-    while box >= 0:
-        s, m = start[box], length[box]
-        lo = np.full(3, 255, np.int64)
-        hi = np.zeros(3, np.int64)
-        weight = 0
-        for i in range(s, s + m):
-            k = order[i]
-            weight += counts[k]
-            for c in range(3):
-                lo[c] = min(lo[c], rgb[k, c])
-                hi[c] = max(hi[c], rgb[k, c])
-        spread = hi - lo
-        axis = 1  # green, the channel the eye is most sensitive to, on ties
-        if spread[2] >= spread[0] and spread[2] >= spread[1]:
-            axis = 2
-        if spread[0] >= spread[1] and spread[0] >= spread[2]:
-            axis = 0
-        if spread[1] >= spread[0] and spread[1] >= spread[2]:
-            axis = 1
-        if sorted_by[box] != axis:
-            _quicksort(order, s, s + m - 1, rgb[:, axis])
-            sorted_by[box] = axis
-        median = (weight + 1) >> 1
-        acc = 0
-        cut = s
-        while cut < s + m - 2:
-            acc += counts[order[cut]]
-            if acc > median:
-                break
-            cut += 1
-        start[nb], length[nb] = cut + 1, s + m - (cut + 1)
-        length[box] = cut + 1 - s
-        sorted_by[nb] = sorted_by[box]
-        variance[box] = -1
-        variance[nb] = -1
-        nb += 1
-        box = -1
-        if nb < boxes:
-            best = -1
-            for b in range(nb):
-                if length[b] >= 2:
-                    if variance[b] < 0:
-                        variance[b] = _box_variance(rgb, counts, order, start[b], length[b])
-                    if variance[b] > best:
-                        best, box = variance[b], b
-    palette = np.zeros((nb, 3), np.int64)
-    for b in range(nb):
-        weight = 0
-        for i in range(start[b], start[b] + length[b]):
-            k = order[i]
-            weight += counts[k]
-            for c in range(3):
-                palette[b, c] += rgb[k, c] * counts[k]
-        for c in range(3):
-            palette[b, c] //= weight
-    return palette
-
-
-def median_cut_palette(words: np.ndarray, counts: np.ndarray, colors: int) -> np.ndarray:
-    """ffmpeg palettegen's ``colors - 1`` (one entry kept for transparency) colours, (k, 3)
-    int64 RGB, of colour words ``words`` (``sampling.rgba_words``, in the order the frames
-    first show them) weighted by ``counts``. palettegen starts from its hash table's order:
-    by the low 5 bits of R, G and B, then by first appearance."""
-    if len(words) == 0:
-        return np.zeros((1, 3), np.int64)
-    w = np.asarray(words, np.uint32).astype(np.int64)
-    rgb = np.stack([w & 0xFF, (w >> 8) & 0xFF, (w >> 16) & 0xFF], axis=1)
-    low = rgb & 0x1F
-    bucket = (low[:, 0] << 10) | (low[:, 1] << 5) | low[:, 2]
-    order = np.argsort(bucket, kind="stable")
-    return _median_cut(rgb, np.asarray(counts, np.int64), order, max(1, int(colors) - 1))
-
-
-def paletteuse_palette(palette: np.ndarray) -> np.ndarray:
-    """palettegen's colours as paletteuse holds them: sorted by ``0xRRGGBB``, duplicates
-    dropped (palettegen pads its 256 entries with its last colour, so nothing is added)."""
-    value = (palette[:, 0] << 16) | (palette[:, 1] << 8) | palette[:, 2]
-    _, first = np.unique(value, return_index=True)
-    return np.ascontiguousarray(palette[first])
-
-
-@numba.njit(cache=True, nogil=True)
-def _kd_tree(palette):
-    """paletteuse's k-d tree over ``palette`` (sorted, distinct): (split channel, left, right)
-    per node, node ``i`` holding colour ``colour[i]``. Each node is the median (after an
-    ``AV_QSORT`` by the widest channel, blue then green then red on ties) of the colours left
-    in its box; its box is then cut at that colour's value, which goes left."""
-    n = palette.shape[0]
-    split = np.zeros(n, np.int64)
-    left = np.full(n, -1, np.int64)
-    right = np.full(n, -1, np.int64)
-    colour = np.zeros(n, np.int64)
-    used = np.zeros(n, np.bool_)
-    # Pending boxes: lo[3], hi[3], parent node, side (0 left, 1 right).
-    boxes = np.zeros((2 * n + 2, 8), np.int64)
-    boxes[0, 3:6] = 255
-    boxes[0, 6] = -1
-    top, nodes = 1, 0
-    members = np.empty(n, np.int64)
-    while top:
-        top -= 1
-        box = boxes[top].copy()
-        m = 0
-        lo = np.full(3, 255, np.int64)
-        hi = np.zeros(3, np.int64)
-        for i in range(n):
-            if used[i]:
-                continue
-            inside = True
-            for c in range(3):
-                if palette[i, c] < box[c] or palette[i, c] > box[3 + c]:
-                    inside = False
-            if inside:
-                members[m] = i
-                m += 1
-                for c in range(3):
-                    lo[c] = min(lo[c], palette[i, c])
-                    hi[c] = max(hi[c], palette[i, c])
-        if m == 0:
-            continue
-        w = hi - lo
-        axis = 0
-        if w[0] >= w[1] and w[0] >= w[2]:
-            axis = 0
-        if w[1] >= w[0] and w[1] >= w[2]:
-            axis = 1
-        if w[2] >= w[0] and w[2] >= w[1]:
-            axis = 2
-        order = members[:m].copy()
-        _quicksort(order, 0, m - 1, np.ascontiguousarray(palette[:, axis]))
-        pick = order[m >> 1]
-        node = nodes
-        nodes += 1
-        split[node], colour[node] = axis, pick
-        used[pick] = True
-        if box[6] >= 0:
-            if box[7] == 0:
-                left[box[6]] = node
-            else:
-                right[box[6]] = node
-        value = palette[pick, axis]
-        # Right box first on the stack so the left one is built first, as the recursion does.
-        if min(value + 1, 255) <= box[3 + axis]:
-            boxes[top] = box
-            boxes[top, axis] = min(value + 1, 255)
-            boxes[top, 6], boxes[top, 7] = node, 1
-            top += 1
-        boxes[top] = box
-        boxes[top, 3 + axis] = value
-        boxes[top, 6], boxes[top, 7] = node, 0
-        top += 1
-    return split[:nodes], left[:nodes], right[:nodes], colour[:nodes]
-
-
-@numba.njit(cache=True, nogil=True)
-def _kd_nearest(palette, split, left, right, colour, r, g, b):
-    """The palette index paletteuse's iterative k-d search returns for (r, g, b): the nearest
-    colour, and among equally near ones the first the search meets."""
-    target = (r, g, b)
-    stack_id = np.empty(64, np.int64)
-    stack_dx2 = np.empty(64, np.int64)
-    pos, best_node, best, cur = 0, 0, np.int64(1) << 62, 0
-    while True:
-        k = colour[cur]
-        d = 0
-        for c in range(3):
-            delta = target[c] - palette[k, c]
-            d += delta * delta
-        if d < best:
-            best_node = cur
-            if d == 0:
-                break
-            best = d
-        descended = False
-        if left[cur] != -1 or right[cur] != -1:
-            dx = target[split[cur]] - palette[k, split[cur]]
-            near, far = (left[cur], right[cur]) if dx <= 0 else (right[cur], left[cur])
-            if near != -1:
-                if far != -1:
-                    stack_id[pos], stack_dx2[pos] = far, dx * dx
-                    pos += 1
-                cur = near
-                descended = True
-            elif dx * dx < best:
-                cur = far
-                descended = True
-        if descended:
-            continue
-        pos -= 1
-        while pos >= 0 and stack_dx2[pos] >= best:
-            pos -= 1
-        if pos < 0:
-            break
-        cur = stack_id[pos]
-    return colour[best_node]
-
-
-@numba.njit(cache=True, nogil=True)
-def _trunc_div4(v):
-    return v // 4 if v >= 0 else -((-v) // 4)
-
-
-@numba.njit(cache=True, nogil=True)
-def _clip8(v):
-    return 0 if v < 0 else (255 if v > 255 else v)
-
-
-GRID_SHIFT = 4  # the nearest-colour grid's cells are 16 levels wide per channel
-_CELLS = 256 >> GRID_SHIFT
-
-
-@numba.njit(cache=True, nogil=True)
-def _candidate_grid(palette):
-    """(starts, candidates): for each cell of a 16x16x16 grid over RGB, the palette entries
-    that can be the nearest to some colour in it (``candidates[starts[c]:starts[c + 1]]``):
-    those whose nearest possible distance is within the smallest farthest distance."""
-    n = palette.shape[0]
-    side = 1 << GRID_SHIFT
-    starts = np.zeros(_CELLS**3 + 1, np.int64)
-    found = np.empty(_CELLS**3 * n, np.int64)
-    near = np.empty(n, np.int64)
-    total = 0
-    for cell in range(_CELLS**3):
-        lo = (
-            (cell >> (2 * (8 - GRID_SHIFT))) * side,
-            ((cell >> (8 - GRID_SHIFT)) % _CELLS) * side,
-            (cell % _CELLS) * side,
-        )
-        bound = np.int64(1) << 62
-        for i in range(n):
-            d_near, d_far = 0, 0
-            for c in range(3):
-                v, a, b = palette[i, c], lo[c], lo[c] + side - 1
-                gap = a - v if v < a else (v - b if v > b else 0)
-                far = max(abs(v - a), abs(v - b))
-                d_near += gap * gap
-                d_far += far * far
-            near[i] = d_near
-            bound = min(bound, d_far)
-        for i in range(n):
-            if near[i] <= bound:
-                found[total] = i
-                total += 1
-        starts[cell + 1] = total
-    return starts, found[:total].copy()
-
-
-@numba.njit(cache=True, nogil=True)
-def _dither(src, out, palette, starts, candidates, tree, transparent):
-    """Map the (h, w, 4) int64 box ``src`` (modified: it carries the diffused error) onto
-    ``palette`` (nearest by squared RGB distance, found among ``_candidate_grid``'s
-    ``starts``/``candidates``; ties settled by ``_kd_nearest`` on ``tree``, ``_kd_tree``'s
-    arrays) into the (h, w) ``out`` with Sierra-2-4A."""
-    h, w = out.shape
-    for y in range(h):
-        for x in range(w):
-            if src[y, x, 3] < ALPHA_THRESHOLD:
-                out[y, x] = transparent
-                continue
-            r, g, b = src[y, x, 0], src[y, x, 1], src[y, x, 2]
-            cell = ((r >> GRID_SHIFT) * _CELLS + (g >> GRID_SHIFT)) * _CELLS + (b >> GRID_SHIFT)
-            best, k, ties = np.int64(1) << 62, 0, 0
-            for j in range(starts[cell], starts[cell + 1]):
-                i = candidates[j]
-                dr, dg, db = r - palette[i, 0], g - palette[i, 1], b - palette[i, 2]
-                d = dr * dr + dg * dg + db * db
-                if d < best:
-                    best, k, ties = d, i, 0
-                elif d == best:
-                    ties += 1
-            if ties:  # equally near colours: the one paletteuse's search meets first
-                k = _kd_nearest(palette, tree[0], tree[1], tree[2], tree[3], r, g, b)
-            out[y, x] = k
-            er, eg, eb = r - palette[k, 0], g - palette[k, 1], b - palette[k, 2]
-            if er == 0 and eg == 0 and eb == 0:
-                continue
-            for c in range(3):
-                e = er if c == 0 else (eg if c == 1 else eb)
-                if x < w - 1:
-                    src[y, x + 1, c] = _clip8(src[y, x + 1, c] + _trunc_div4(2 * e))
-                if y < h - 1:
-                    if x > 0:
-                        src[y + 1, x - 1, c] = _clip8(src[y + 1, x - 1, c] + _trunc_div4(e))
-                    src[y + 1, x, c] = _clip8(src[y + 1, x, c] + _trunc_div4(e))
 
 
 class _Setting:
@@ -518,8 +61,8 @@ class _Setting:
         self.colors, self.lossy = colors, lossy
         self.palette = palette
         self.transparent = len(palette)  # the reserved entry, after the colours
-        self.starts, self.candidates = _candidate_grid(palette)
-        self.tree = _kd_tree(palette)
+        self.starts, self.candidates = candidate_grid(palette)
+        self.tree = kd_tree(palette)
         self.out: np.ndarray | None = None  # the current output frame's indices
         self.first_bytes = 0  # the first image's bytes
         self.image_bytes = 0  # the later images' bytes, and how many were counted
@@ -565,7 +108,7 @@ class FfmpegProbe:
         self._lzw = LzwCounter()
         masks = {lossy: posterize_mask(lossy) for _, lossy in self.settings}
         histograms = {
-            mask: _group_sum(words & np.uint32(mask), counts.astype(np.float64))
+            mask: group_sum(words & np.uint32(mask), counts.astype(np.float64))
             for mask in set(masks.values())
         }
         # Settings grouped by their posterise mask: one box per mask and frame.
@@ -632,7 +175,7 @@ class FfmpegProbe:
         if frame is not None and box is not None:
             src = frame.view(np.uint8).reshape(*frame.shape, 4).astype(np.int64)
             target = np.empty(frame.shape, np.uint8)
-            _dither(
+            dither(
                 src,
                 target,
                 setting.palette,

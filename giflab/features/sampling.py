@@ -16,8 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from giflab.features.ffmpeg_probe import FfmpegProbe, FullHistogram
+from giflab.features.ffmpeg_probe import FfmpegProbe
 from giflab.features.lzw import DeltaLzwEstimate
+from giflab.features.palettegen import FullHistogram
 from giflab.features.quantize import ColorProbe, StoredHistogram
 from giflab.frames import DEFAULT_LIMITS, DecodeLimits, flatten, frame_count, iter_frames
 
