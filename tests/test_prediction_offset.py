@@ -12,14 +12,21 @@ import xgboost
 from giflab.dataset import fit_scaler
 from giflab.dataset.columns import GIF_FEATURES, MODEL_INPUTS
 from giflab.features import FEATURE_NAMES
-from giflab.features.sampling import COLOR_PROBE_COLORS, LOSSY_PROBE_LEVELS
+from giflab.features.sampling import (
+    COLOR_PROBE_COLORS,
+    FFMPEG_PROBE_COLORS,
+    FFMPEG_PROBE_LEVELS,
+    LOSSY_PROBE_LEVELS,
+)
 from giflab.prediction import bundle as bundle_mod
 from giflab.prediction.bundle import (
     OFFSET_COLORS,
     OFFSET_FEATURES,
     OFFSET_LEVELS,
+    OFFSET_PROBES,
     lzw_offset,
     make_offset,
+    offset_features,
 )
 from giflab.prediction.config import TrainConfig
 from giflab.prediction.export import export_models
@@ -71,6 +78,8 @@ def test_offset_reads_the_features_the_probes_write():
     assert OFFSET_LEVELS == (0, *LOSSY_PROBE_LEVELS)
     assert OFFSET_COLORS == COLOR_PROBE_COLORS
     assert set(OFFSET_FEATURES) <= set(FEATURE_NAMES)
+    assert OFFSET_PROBES["ffmpeg"][1:] == (FFMPEG_PROBE_COLORS, FFMPEG_PROBE_LEVELS)
+    assert set(offset_features("ffmpeg")) <= set(FEATURE_NAMES)
 
 
 def test_offset_is_the_lossless_estimate_times_the_drop_interpolated_in_lossy():

@@ -187,7 +187,7 @@ class FfmpegProbe:
             pixels = target.size
             before = out[box]
             setting.clear += int(np.count_nonzero(target == trans))
-            setting.clear -= int(np.count_nonzero(before == trans)) if not first else 0
+            setting.clear -= int(np.count_nonzero(before == trans))
             if not first:
                 found = changed_box(target, before)
                 if found is not None:
@@ -199,7 +199,7 @@ class FfmpegProbe:
         if setting.clear:
             # A frame showing the transparent entry anywhere is written whole (no transdiff),
             # cropped to its non-transparent pixels: the encoder's translucent path.
-            found = changed_box(out, np.full_like(out, trans))
+            found = changed_box(out, trans)
             symbols = out[found[0]] if found is not None else out[-1:, -1:]
         elif symbols is None:
             symbols = np.array([trans], np.uint8)

@@ -123,10 +123,10 @@ def min_code_size(largest_index: int) -> int:
 
 
 def changed_box(
-    words: np.ndarray, prev: np.ndarray
+    words: np.ndarray, prev: np.ndarray | int
 ) -> tuple[tuple[slice, slice], np.ndarray] | None:
-    """The bounding box of the pixels where ``words`` differs from ``prev`` (same shape), and
-    the whole-frame mask of those pixels; None when nothing changed."""
+    """The bounding box of the pixels where ``words`` differs from ``prev`` (same shape, or one
+    value for every pixel), and the whole-frame mask of those pixels; None when nothing changed."""
     changed = words != prev
     rows = np.flatnonzero(changed.any(axis=1))
     if not len(rows):

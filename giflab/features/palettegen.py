@@ -110,6 +110,16 @@ def _box_variance(rgb, counts, order, start, length):
 
 
 @numba.njit(cache=True, nogil=True)
+def widest_channel(spread, preference):
+    """The channel of largest ``spread``; among equal ones, the first in ``preference``."""
+    widest = max(spread[0], spread[1], spread[2])
+    for c in preference:
+        if spread[c] == widest:
+            return c
+    return preference[0]
+
+
+@numba.njit(cache=True, nogil=True)
 def _swap(order, i, j):
     order[i], order[j] = order[j], order[i]
 
@@ -200,14 +210,8 @@ def _median_cut(rgb, counts, order, boxes):
             for c in range(3):
                 lo[c] = min(lo[c], rgb[k, c])
                 hi[c] = max(hi[c], rgb[k, c])
-        spread = hi - lo
-        axis = 1  # green, the channel the eye is most sensitive to, on ties
-        if spread[2] >= spread[0] and spread[2] >= spread[1]:
-            axis = 2
-        if spread[0] >= spread[1] and spread[0] >= spread[2]:
-            axis = 0
-        if spread[1] >= spread[0] and spread[1] >= spread[2]:
-            axis = 1
+        # Green, the channel the eye is most sensitive to, wins ties, then red.
+        axis = widest_channel(hi - lo, (1, 0, 2))
         if sorted_by[box] != axis:
             quicksort(order, s, s + m - 1, rgb[:, axis])
             sorted_by[box] = axis

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from giflab.features.palettegen import quicksort
+from giflab.features.palettegen import quicksort, widest_channel
 
 ALPHA_THRESHOLD = 128  # paletteuse: alpha below this is the transparent entry
 
@@ -62,14 +62,7 @@ def kd_tree(palette):
                     hi[c] = max(hi[c], palette[i, c])
         if m == 0:
             continue
-        w = hi - lo
-        axis = 0
-        if w[0] >= w[1] and w[0] >= w[2]:
-            axis = 0
-        if w[1] >= w[0] and w[1] >= w[2]:
-            axis = 1
-        if w[2] >= w[0] and w[2] >= w[1]:
-            axis = 2
+        axis = widest_channel(hi - lo, (2, 1, 0))  # blue, then green, wins ties
         order = members[:m].copy()
         quicksort(order, 0, m - 1, np.ascontiguousarray(palette[:, axis]))
         pick = order[m >> 1]
