@@ -71,12 +71,18 @@ def longest_first(tasks: Sequence[SweepTask], pixels: Mapping[str, int]) -> list
 
 
 def sweep_gif(task: SweepTask) -> list[CompressionRunV1]:
-    """Render and measure every variant of ``task``; one row per variant."""
+    """Render and measure every variant of ``task``; one row per variant.
+
+    An engine without a colour knob (``applies_colors`` false) renders each (lossy, frame-keep)
+    once; the other colour counts get that render's row under their own ``colors``.
+    """
     engine = get_engine(task.engine, task.config)
     version = engine.available().version
     Path(task.tmp_dir).mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"{task.engine}-{task.sha256[:12]}-", dir=task.tmp_dir))
     rows = []
+    # (lossy, frame_keep) -> the row of its render, for engines that ignore the colour count.
+    rendered: dict[tuple[int, float], CompressionRunV1] = {}
     try:
         src = SourceGif(task.source, workdir)
         source: SourceFrames | GifLabError
@@ -87,6 +93,10 @@ def sweep_gif(task: SweepTask) -> list[CompressionRunV1]:
         except GifLabError as e:
             source = e  # every render then fails with this reason, as a per-render decode did
         for v in task.variants:
+            earlier = rendered.get((v.lossy, v.frame_keep))
+            if earlier is not None:
+                rows.append(earlier.model_copy(update={"colors": v.colors}))
+                continue
             base = dict(
                 gif_sha=task.sha256,
                 engine=task.engine,
@@ -133,6 +143,8 @@ def sweep_gif(task: SweepTask) -> list[CompressionRunV1]:
             finally:
                 for leftover in workdir.glob(out.stem + "*"):
                     leftover.unlink(missing_ok=True)
+            if not engine.applies_colors:
+                rendered[(v.lossy, v.frame_keep)] = rows[-1]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return rows

@@ -172,3 +172,32 @@ def test_a_source_the_metrics_cannot_read_fails_every_row(tmp_path: Path, monkey
     runs = sweep_gif(task)
     assert [r.status for r in runs] == ["failed", "failed"]
     assert all("broken data stream" in r.error for r in runs)
+
+
+def test_an_engine_without_a_colour_knob_renders_once_per_lossy_level(tmp_path: Path, monkeypatch):
+    # gifski ignores the colour count: its three colour variants of one lossy level are the same
+    # file, so the sweep renders it once and records it under each colour count.
+    from giflab.engines.gifski import Gifski
+
+    if not get_engine("gifski", EngineConfig()).available().ok:
+        pytest.skip("gifski unavailable")
+    calls = []
+    real_render = Gifski.render
+
+    def counted(self, src, variant, out, timeout_s=None):
+        calls.append(variant)
+        return real_render(self, src, variant, out, timeout_s)
+
+    monkeypatch.setattr(Gifski, "render", counted)
+    path = corpus_dir() / "Pillow__docs__handbook__animated_hopper.gif"
+    variants = tuple(Variant(lo, c, 1.0) for c in (256, 64, 16) for lo in (0, 80))
+    task = SweepTask("0" * 64, str(path), "gifski", EngineConfig(), variants, str(tmp_path))
+    runs = sweep_gif(task)
+    assert [(r.lossy, r.colors) for r in runs] == [(v.lossy, v.colors) for v in variants]
+    assert sorted(v.lossy for v in calls) == [0, 80]
+    assert all(r.status == "ok" for r in runs)
+    for lossy in (0, 80):
+        same = [r for r in runs if r.lossy == lossy]
+        assert len({(r.kilobytes, r.ssim_mean, r.render_ms) for r in same}) == 1
+        assert all(r.applied["colors"] is None for r in same)
+    assert runs[0].kilobytes != runs[1].kilobytes

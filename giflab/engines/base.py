@@ -232,6 +232,9 @@ class Engine(ABC):
     install: ClassVar[dict[str, str]] = {}
     # Engines whose optimiser folds identical consecutive frames into one (adding the delays).
     merges_identical_frames: ClassVar[bool] = False
+    # Engines that take a colour count. One that does not (gifski) gives the same file for every
+    # colour count, so a sweep renders it once per (lossy, frame-keep).
+    applies_colors: ClassVar[bool] = True
 
     def __init__(self, config: EngineConfig | None = None, binary: str | None = None):
         self.config = config or EngineConfig()

@@ -38,6 +38,7 @@ class Gifski(Engine):
         "win32": "npm install --prefix tools gifski@1.7.1",
     }
     merges_identical_frames = True
+    applies_colors = False
 
     def discover(self) -> str | None:
         exe = "gifski.exe" if platform_dir() == "windows" else "gifski"

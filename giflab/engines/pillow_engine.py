@@ -71,6 +71,7 @@ class PillowGif(Engine):
 class PillowWebp(PillowGif):
     name = "pillow-webp"
     fmt = "WEBP"
+    applies_colors = False
 
     def available(self) -> EngineStatus:
         ok = features.check("webp")
