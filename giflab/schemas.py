@@ -81,7 +81,7 @@ class CompressionRunV1(Record):
 
 
 class GifFeaturesV1(Record):
-    """The 50 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
+    """The 54 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
 
     The six CLIP scores are NULL when the model's weights were unavailable; then
     ``clip_missing_reason`` says why and ``clip_model`` is NULL.
@@ -139,6 +139,11 @@ class GifFeaturesV1(Record):
     ffmpeg_colors_ratio_16_0: float | None = Field(default=None, ge=-16, le=16)
     ffmpeg_colors_ratio_16_60: float | None = Field(default=None, ge=-16, le=16)
     ffmpeg_colors_ratio_16_120: float | None = Field(default=None, ge=-16, le=16)
+    # Features version 6 (the ImageMagick engine's -fuzz): NULL in older rows, as above.
+    imagemagick_fuzz_ratio_0: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_fuzz_ratio_20: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_fuzz_ratio_60: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_fuzz_ratio_120: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)
@@ -248,6 +253,11 @@ class MetricRecordV1(Record):
     ffmpeg_colors_ratio_16_0: float | None = Field(default=None, ge=-16, le=16)
     ffmpeg_colors_ratio_16_60: float | None = Field(default=None, ge=-16, le=16)
     ffmpeg_colors_ratio_16_120: float | None = Field(default=None, ge=-16, le=16)
+    # Features version 6 (the ImageMagick engine's -fuzz): NULL in older rows, as above.
+    imagemagick_fuzz_ratio_0: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_fuzz_ratio_20: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_fuzz_ratio_60: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_fuzz_ratio_120: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)

@@ -16,6 +16,7 @@ from giflab.features.sampling import (
     COLOR_PROBE_COLORS,
     FFMPEG_PROBE_COLORS,
     FFMPEG_PROBE_LEVELS,
+    FUZZ_PROBE_LEVELS,
     LOSSY_PROBE_LEVELS,
 )
 from giflab.prediction import bundle as bundle_mod
@@ -80,6 +81,34 @@ def test_offset_reads_the_features_the_probes_write():
     assert set(OFFSET_FEATURES) <= set(FEATURE_NAMES)
     assert OFFSET_PROBES["ffmpeg"][1:] == (FFMPEG_PROBE_COLORS, FFMPEG_PROBE_LEVELS)
     assert set(offset_features("ffmpeg")) <= set(FEATURE_NAMES)
+    assert OFFSET_PROBES["imagemagick"][1:] == ((), FUZZ_PROBE_LEVELS)
+    assert offset_features("imagemagick") == (
+        "lzw_size_ratio",
+        *(f"imagemagick_fuzz_ratio_{lv}" for lv in FUZZ_PROBE_LEVELS),
+    )
+    assert set(offset_features("imagemagick")) <= set(FEATURE_NAMES)
+    assert "imagemagick" in TrainConfig().lzw_offset_engines
+
+
+def fuzz_rows(lossy, colors=256, size_ratio=-1.0, probes=(0.1, -0.2, -0.6, -1.0)) -> np.ndarray:
+    x = np.zeros((len(lossy), len(MODEL_INPUTS)))
+    names = offset_features("imagemagick")
+    for name, value in zip(names, [size_ratio, *probes], strict=True):
+        x[:, MODEL_INPUTS.index(name)] = value
+    x[:, -3], x[:, -2], x[:, -1] = lossy, colors, 1.0
+    return x
+
+
+def test_an_offset_without_colour_counts_is_one_row_for_every_count():
+    offset = make_offset(MODEL_INPUTS, Unscaled(), engine="imagemagick")
+    assert offset["levels"] == list(FUZZ_PROBE_LEVELS) and offset["colors"] == []
+    assert offset["min_colors"] == 1  # every colour count is predicted through the offset
+    got = lzw_offset(offset, fuzz_rows([0, 10, 20, 40, 60, 90, 120, 200]))
+    log2 = -1.0 + np.array([0.1, -0.05, -0.2, -0.4, -0.6, -0.8, -1.0, -1.0])
+    np.testing.assert_allclose(got, np.log(2) * log2)
+    # The same at every colour count; a probe that rises with loss is capped by the ones below.
+    same = lzw_offset(offset, fuzz_rows([0, 60, 120], colors=16, probes=(0.1, 0.3, -0.6, -0.2)))
+    np.testing.assert_allclose(same, np.log(2) * (-1.0 + np.array([0.1, -0.6, -0.6])))
 
 
 def test_offset_is_the_lossless_estimate_times_the_drop_interpolated_in_lossy():
@@ -158,20 +187,25 @@ def test_engines_not_configured_get_no_offset(corpus):
     assert not any(k.endswith("_offset") for k in plain.val_scores)
 
 
+def export(bundle: dict, scaler, folder):
+    """``bundle`` exported with ``scaler`` into ``folder/models``; the model card."""
+    scaler_path = folder / "scaler.pkl"
+    scaler_path.write_bytes(__import__("pickle").dumps(scaler))
+    return export_models(
+        {bundle["engine"]: bundle},
+        scaler_path,
+        folder / "models",
+        card_facts={"dataset_version": "t"},
+    )
+
+
 @pytest.mark.filterwarnings("ignore:X does not have valid feature names")
 def test_native_files_and_the_card_rebuild_the_prediction(corpus, tmp_path):
     """What an outside tool does with numpy and xgboost only: scale the features, run the
     formulation's booster and the offset booster, add the offset the card describes, take the
     offset's value from its lowest colour count up and the smaller of the two below."""
     table, scaler, trained = corpus
-    scaler_path = tmp_path / "scaler.pkl"
-    scaler_path.write_bytes(__import__("pickle").dumps(scaler))
-    card = export_models(
-        {"gifsicle": trained.bundle},
-        scaler_path,
-        tmp_path / "models",
-        card_facts={"dataset_version": "t"},
-    )
+    card = export(trained.bundle, scaler, tmp_path)
     entry = card.engines["gifsicle"]
     assert entry["boosters"]["offset"] == "gifsicle.offset.ubj"
     models = load_models(tmp_path / "models")
@@ -203,3 +237,25 @@ def test_native_files_and_the_card_rebuild_the_prediction(corpus, tmp_path):
         trees = bundle_mod.formulation_log_ratio(models.bundles["gifsicle"], x)
     rebuilt = np.where(x[:, -2] >= spec["min_colors"], full, np.minimum(trees, full))
     np.testing.assert_allclose(rebuilt, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+def test_an_offset_without_colour_counts_trains_exports_and_loads(corpus, tmp_path):
+    # The corpus renders under ImageMagick's name: its offset (no colour counts) goes through
+    # training, the card and the native files like gifsicle's; every colour count uses it.
+    table, scaler, _ = corpus
+    renders = table.assign(engine="imagemagick")
+    trained = train_engine(renders, scaler, "imagemagick", TrainConfig(**EARLY))
+    offset = trained.bundle["offset"]
+    assert offset["colors"] == [] and offset["min_colors"] == 1
+    assert offset["features"] == list(offset_features("imagemagick"))
+    x = model_matrix(renders, scaler)
+    predicted = bundle_mod.predict_log_ratio(trained.bundle, x)
+    corrected = lzw_offset(offset, x) + offset["regressor"].predict(x)
+    np.testing.assert_allclose(predicted, corrected)
+    card = export(trained.bundle, scaler, tmp_path)
+    assert card.engines["imagemagick"]["offset"]["colors"] == []
+    loaded = load_models(tmp_path / "models").bundles["imagemagick"]
+    np.testing.assert_allclose(
+        bundle_mod.predict_log_ratio(loaded, x), predicted, rtol=1e-6, atol=1e-6
+    )

@@ -1,10 +1,10 @@
 """Visual features of a GIF: the only input of GifLab's size-prediction models.
 
 ``extract_features(path)`` decodes the GIF once, samples frames by fixed rules
-(``giflab.features.sampling``) and returns the 50 values of ``FEATURE_NAMES`` in a fixed order:
-9 spatial, 7 temporal, 28 compressibility (the last 26, ``run_length``, ``lzw_size_ratio``, the
-three ``lzw_lossy_ratio_<L>``, the twelve ``lzw_colors_ratio_<C>_<L>`` and the nine
-``ffmpeg_colors_ratio_<C>_<L>``, are GifLab's own) and 6 CLIP scores. Definitions, ranges and evidence: docs/features.md.
+(``giflab.features.sampling``) and returns the 54 values of ``FEATURE_NAMES`` in a fixed order:
+9 spatial, 7 temporal, 32 compressibility (the last 30, ``run_length``, ``lzw_size_ratio``, the
+three ``lzw_lossy_ratio_<L>``, the twelve ``lzw_colors_ratio_<C>_<L>``, the nine
+``ffmpeg_colors_ratio_<C>_<L>`` and the four ``imagemagick_fuzz_ratio_<L>``, are GifLab's own) and 6 CLIP scores. Definitions, ranges and evidence: docs/features.md.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ FEATURE_NAMES = CLASSICAL_FEATURES + CLIP_FEATURES
 # 3: lzw_lossy_ratio_20/60/120, gifsicle's lossy LZW counted (giflab.features.lossy_lzw).
 # 4: lzw_colors_ratio_<C>_<L>, gifsicle's --colors emulated (giflab.features.quantize).
 # 5: ffmpeg_colors_ratio_<C>_<L>, GifLab's ffmpeg engine emulated (giflab.features.ffmpeg_probe).
-FEATURES_VERSION = 5
+# 6: imagemagick_fuzz_ratio_<L>, the ImageMagick engine's -fuzz (giflab.features.fuzz_probe).
+FEATURES_VERSION = 6
 
 # Closed bounds every value lies in (documented per feature in docs/features.md).
 FEATURE_RANGES: dict[str, tuple[float, float]] = {
@@ -44,7 +45,14 @@ FEATURE_RANGES: dict[str, tuple[float, float]] = {
     **{
         name: (-LZW_RATIO_BOUND, LZW_RATIO_BOUND)
         for name in COMPRESSIBILITY_FEATURES
-        if name.startswith(("lzw_lossy_ratio_", "lzw_colors_ratio_", "ffmpeg_colors_ratio_"))
+        if name.startswith(
+            (
+                "lzw_lossy_ratio_",
+                "lzw_colors_ratio_",
+                "ffmpeg_colors_ratio_",
+                "imagemagick_fuzz_ratio_",
+            )
+        )
     },
 }
 

@@ -20,6 +20,7 @@ import numpy as np
 from giflab.features.sampling import (
     COLOR_PROBE_COLORS,
     FFMPEG_PROBES,
+    FUZZ_PROBE_LEVELS,
     LOSSY_PROBE_LEVELS,
     GifSample,
 )
@@ -34,6 +35,7 @@ COMPRESSIBILITY_FEATURES = (
     *(f"lzw_lossy_ratio_{level}" for level in LOSSY_PROBE_LEVELS),
     *(f"lzw_colors_ratio_{colors}_{level}" for colors, level in COLOR_PROBES),
     *(f"ffmpeg_colors_ratio_{colors}_{level}" for colors, level in FFMPEG_PROBES),
+    *(f"imagemagick_fuzz_ratio_{level}" for level in FUZZ_PROBE_LEVELS),
 )
 LZW_RATIO_BOUND = 16.0  # log2 bounds of lzw_size_ratio: 1/65536 .. 65536 times the file
 
@@ -122,6 +124,19 @@ def ffmpeg_colors_ratios(sample: GifSample) -> dict[str, float]:
     }
 
 
+def imagemagick_fuzz_ratios(sample: GifSample) -> dict[str, float]:
+    """``imagemagick_fuzz_ratio_<L>``: log2(estimated bytes of GifLab's ImageMagick engine's file
+    at lossy L (``-fuzz L/6 % -layers Optimize``: pixels within the fuzz of the screen left
+    transparent, a local table per frame; ``giflab.features.fuzz_probe``; L = 0 without fuzz) /
+    estimated lossless GIF bytes), in [-16, 16]. Level 0 is the engine's layout against
+    gifsicle's; the levels above it fall below it as the fuzz drops fades and noise. A GIF that
+    decoded no frame gets 0."""
+    return {
+        f"imagemagick_fuzz_ratio_{level}": _bounded_log2(sample.fuzz_ratios.get(level, 1.0))
+        for level in FUZZ_PROBE_LEVELS
+    }
+
+
 def compressibility_features(sample: GifSample) -> dict[str, float]:
     """The compressibility features of ``sample``, in ``COMPRESSIBILITY_FEATURES`` order."""
     return {
@@ -132,4 +147,5 @@ def compressibility_features(sample: GifSample) -> dict[str, float]:
         **lzw_lossy_ratios(sample),
         **lzw_colors_ratios(sample),
         **ffmpeg_colors_ratios(sample),
+        **imagemagick_fuzz_ratios(sample),
     }

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from giflab.features.ffmpeg_probe import FfmpegProbe
+from giflab.features.fuzz_probe import FuzzProbe
 from giflab.features.lzw import DeltaLzwEstimate
 from giflab.features.palettegen import FullHistogram
 from giflab.features.quantize import ColorProbe, StoredHistogram
@@ -40,6 +41,11 @@ FFMPEG_PROBE_LEVELS = (0, 60, 120)
 FFMPEG_PROBES = tuple((c, lv) for c in FFMPEG_PROBE_COLORS for lv in FFMPEG_PROBE_LEVELS)
 # Pixels each ffmpeg setting dithers at each stride before it doubles.
 FFMPEG_PROBE_PIXELS = 4_000_000
+# Lossy levels of GifLab's ImageMagick engine (-fuzz L/6 %) the fuzz probes estimate
+# (``imagemagick_fuzz_ratio_<L>``; ``giflab.features.fuzz_probe``), and the changed pixels whose
+# images they count at each stride before it doubles.
+FUZZ_PROBE_LEVELS = (0, 20, 60, 120)
+FUZZ_PROBE_PIXELS = 2_000_000
 SPATIAL_FRAMES = 8  # frames the spatial and compressibility features average over
 TEMPORAL_PAIRS = 16  # consecutive (i, i + 1) pairs the temporal features average over
 CLIP_FRAMES = 4  # frames CLIP scores in one batch
@@ -144,6 +150,9 @@ class GifSample:
     color_ratios: dict[tuple[int, int], float] = field(default_factory=dict)
     # ``FfmpegProbe.ratios``: estimated bytes of the ffmpeg engine's render at (C, L) / lossless
     ffmpeg_ratios: dict[tuple[int, int], float] = field(default_factory=dict)
+    # ``FuzzProbe.ratios``: estimated bytes of the ImageMagick engine's file at lossy L's fuzz /
+    # lossless (L = 0: no fuzz, the engine's layout), keyed L
+    fuzz_ratios: dict[int, float] = field(default_factory=dict)
     file_bytes: int = 0
 
     def spatial_frames(self) -> list[SampledFrame]:
@@ -175,6 +184,7 @@ def sample_gif(
     lzw = DeltaLzwEstimate(LOSSY_PROBE_LEVELS, lossy_budget=LOSSY_PROBE_PIXELS)
     histogram = StoredHistogram()  # what gifsicle --colors picks its palette from
     full_histogram = FullHistogram()  # what ffmpeg's palettegen picks its palette from
+    fuzz = FuzzProbe(FUZZ_PROBE_LEVELS, budget=FUZZ_PROBE_PIXELS)  # ImageMagick's -fuzz
     with single_threaded_cv2():
         for frame in iter_frames(path, limits=limits):
             sample.height, sample.width = frame.rgba.shape[:2]
@@ -182,12 +192,14 @@ def sample_gif(
             lzw.add(words)
             histogram.add(words, frame.stored, frame.stored_transparency)
             full_histogram.add(words)
+            fuzz.add(frame.rgba, words)
             if frame.index in wanted:
                 sample.frames[frame.index] = reduce_frame(
                     frame.index, frame.rgba, keep_full=frame.index in clip_set
                 )
     sample.lzw_bytes = lzw.total_bytes()
     sample.lossy_ratios = lzw.lossy_ratios()
+    sample.fuzz_ratios = fuzz.ratios(lzw.total_bytes())
     # The colour and ffmpeg probes need the whole GIF's histogram first: a second pass
     # (decoding is ~10 % of the features' time).
     counts, transparency = histogram.counts, histogram.transparency

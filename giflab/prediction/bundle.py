@@ -38,12 +38,16 @@ VARIANT_INPUTS = ("lossy", "colors", "frame_keep")
 # levels ascending): ``<prefix>_<C>_<L>`` is log2(GifLab's estimate of the engine's render at
 # C colours and lossy L / the GIF re-encoded losslessly), the offset's grid. gifsicle's are the
 # colour probes (``giflab.features.quantize``; 256 being the GIF's own palette when it has no
-# more), ffmpeg's the ffmpeg probes (``giflab.features.ffmpeg_probe``). They are
+# more), ffmpeg's the ffmpeg probes (``giflab.features.ffmpeg_probe``). An engine whose probes
+# have no colour count (ImageMagick's fuzz probes, ``giflab.features.fuzz_probe``: its
+# per-frame palettes are not emulated) has ``()`` for colours and ``<prefix>_<L>`` features:
+# one grid row that holds for every colour count. They are
 # ``giflab.features.sampling``'s constants (tested), not imported, so that this module needs
 # numpy alone.
 OFFSET_PROBES: dict[str, tuple[str, tuple[int, ...], tuple[int, ...]]] = {
     "gifsicle": ("lzw_colors_ratio", (256, 64, 16), (0, 20, 60, 120)),
     "ffmpeg": ("ffmpeg_colors_ratio", (256, 64, 16), (0, 60, 120)),
+    "imagemagick": ("imagemagick_fuzz_ratio", (), (0, 20, 60, 120)),
 }
 OFFSET_LEVELS = OFFSET_PROBES["gifsicle"][2]
 OFFSET_COLORS = OFFSET_PROBES["gifsicle"][1]
@@ -53,6 +57,8 @@ def offset_features(engine: str = "gifsicle") -> tuple[str, ...]:
     """The raw features ``engine``'s offset reads: ``lzw_size_ratio``, then its probes
     colour-major. Raises ``KeyError`` for an engine without probes."""
     prefix, colors, levels = OFFSET_PROBES[engine]
+    if not colors:
+        return ("lzw_size_ratio", *(f"{prefix}_{lv}" for lv in levels))
     return ("lzw_size_ratio", *(f"{prefix}_{c}_{lv}" for c in colors for lv in levels))
 
 
@@ -145,7 +151,7 @@ def make_offset(
         "scale": [float(scaler.scale_[c]) for c in columns],
         "levels": list(levels),
         "colors": list(colors),
-        "min_colors": colors[-1],
+        "min_colors": colors[-1] if colors else 1,  # no colour counts: every count is covered
         "regressor": regressor,
     }
 
@@ -160,11 +166,15 @@ def lzw_offset(offset: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     count capped by the counts above it, so the grid never rises with lossy or with fewer
     colours; it is then interpolated linearly in lossy between levels (held past the last) and
     linearly in log2(colours) between counts (held outside them). Missing values count as 0.
+    An offset without colour counts is one row, for every colour count.
     """
     x = np.asarray(x, dtype=np.float64)
     raw = x[:, offset["columns"]] * np.asarray(offset["scale"]) + np.asarray(offset["mean"])
     raw = np.nan_to_num(raw, nan=0.0)
     levels = np.asarray(offset["levels"], dtype=np.float64)
+    if not offset["colors"]:
+        row = np.minimum.accumulate(raw[:, 1:], axis=1)
+        return np.log(2.0) * (raw[:, 0] + _interpolate(row, levels, x[:, -3]))
     colors = np.asarray(offset["colors"], dtype=np.float64)  # descending
     grid = raw[:, 1:].reshape(len(x), len(colors), len(levels))
     grid = np.minimum.accumulate(np.minimum.accumulate(grid, axis=2), axis=1)

@@ -39,8 +39,9 @@ class TrainConfig(BaseModel):
     fallback_n_estimators: int = Field(400, ge=1)
     # Engines whose renders (16 colours and up) are predicted as GifLab's own estimate of the
     # engine's output (the LZW offset: its probes, ``bundle.OFFSET_PROBES``) plus a correction
-    # model. ffmpeg's cross-validated median 11.0 -> 1.5 % with it (docs/models.md).
-    lzw_offset_engines: tuple[str, ...] = ("gifsicle", "ffmpeg")
+    # model. ffmpeg's cross-validated median 11.0 -> 1.5 % with it, ImageMagick's 16.7 -> 8.3 %
+    # on natural GIFs (docs/models.md).
+    lzw_offset_engines: tuple[str, ...] = ("gifsicle", "ffmpeg", "imagemagick")
     random_state: int = 0
 
     @field_validator("lzw_offset_engines")

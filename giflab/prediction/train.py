@@ -237,7 +237,7 @@ def train_engine(
     if engine in config.lzw_offset_engines:
         fitted = _offset_model(train, val_rows if stop else None, scaler, config, engine)
         if fitted is None:
-            least = OFFSET_PROBES[engine][1][-1]
+            least = (OFFSET_PROBES[engine][1] or (1,))[-1]
             notes.append(f"no train renders at {least}+ colours: no LZW offset")
         else:
             bundle["offset"], bests[chosen]["offset"] = fitted

@@ -1,0 +1,150 @@
+"""The fuzz probes: ImageMagick's ``-fuzz F% -layers Optimize`` screen, by hand and against the
+real binary's renders."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from giflab.engines import EngineConfig, SourceGif, Variant, get_engine
+from giflab.features.fuzz_probe import FuzzProbe, fuzz_percent, fuzz_threshold, similar
+from giflab.features.sampling import FUZZ_PROBE_LEVELS, rgba_words
+from giflab.frames import iter_frames
+from tests.conftest import corpus_dir
+
+
+def rgba(rgb: np.ndarray, alpha: int = 255) -> np.ndarray:
+    out = np.empty(rgb.shape[:2] + (4,), np.uint8)
+    out[..., :3], out[..., 3] = rgb, alpha
+    return out
+
+
+def probe_ratios(frames: list[np.ndarray], levels=FUZZ_PROBE_LEVELS, budget=None) -> dict:
+    """Each level's estimate over level 0's (the fuzz alone)."""
+    probe = FuzzProbe(levels, budget)
+    for frame in frames:
+        probe.add(frame, rgba_words(frame))
+    ratios = probe.ratios(1000.0)
+    return {level: ratio / ratios[0] for level, ratio in ratios.items()}
+
+
+def test_the_engine_fuzz_and_its_distance():
+    assert [fuzz_percent(lv) for lv in (0, 20, 60, 120)] == [0, 3.333, 10, 20]
+    # 20 % of 255 on every channel, squared and summed: the last distance still similar.
+    limit = fuzz_threshold(120)
+    assert limit == pytest.approx(3 * 51.0**2)
+    a = np.zeros((1, 3, 4), np.uint8)
+    a[..., 3] = 255
+    b = a.copy()
+    b[0, 0, :3] = 51  # exactly at the fuzz on each channel
+    b[0, 1, :3] = (52, 51, 51)  # just past it
+    b[0, 2, 3] = 0  # transparent against opaque: never similar
+    assert similar(b, a, limit).tolist() == [[True, False, False]]
+    clear = np.zeros((1, 1, 4), np.uint8)
+    other = clear.copy()
+    other[..., :3] = 200  # two transparent pixels are similar whatever their colour
+    assert similar(other, clear, 0.0).tolist() == [[True]]
+
+
+def test_noise_within_the_fuzz_is_dropped_and_past_it_kept():
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (40, 60, 3)).astype(np.int16)
+    frames = [rgba(base.astype(np.uint8))]
+    for _ in range(8):  # every pixel moves by up to 12 on each channel
+        noise = rng.integers(-12, 13, base.shape)
+        frames.append(rgba(np.clip(base + noise, 0, 255).astype(np.uint8)))
+    ratios = probe_ratios(frames)
+    # fuzz 3.3 % (8.5 per channel) keeps most of the noise; 10 % and 20 % (25.5, 51) drop all of
+    # it: only the first frame is left to store.
+    assert ratios[20] > 0.6
+    assert ratios[60] == ratios[120] < 1 / 8
+
+
+def test_a_slow_fade_is_stored_when_it_has_added_up_past_the_fuzz():
+    # +2 per channel per frame: at fuzz 10 % (a distance of 25.5 per channel on all three) the
+    # screen keeps the old colour until the fade has added up past it (26), then takes the new one.
+    frames = [rgba(np.full((8, 8, 3), 40 + 2 * k, np.uint8)) for k in range(40)]
+    probe = FuzzProbe((0, 60))
+    shown = []
+    for frame in frames:
+        probe.add(frame, rgba_words(frame))
+        shown.append(int(probe._levels[1].screen[0, 0, 0]))
+    assert shown[:13] == [40] * 13 and shown[13] == 66  # 26 > 25.5 after 13 frames
+    assert sorted(set(shown)) == [40, 66, 92, 118]  # 4 of the 40 frames stored
+    ratios = probe.ratios(1000.0)
+    assert ratios[60] < 0.15 * ratios[0]
+
+
+def test_level_zero_is_the_engines_layout_over_the_lossless_estimate():
+    # One 8x8 square moving over a plain background: every frame after the first is two small
+    # boxes' worth of changes, coded with a local table each.
+    frames = []
+    for k in range(6):
+        rgb = np.zeros((32, 32, 3), np.uint8)
+        rgb[4:12, 2 + 3 * k : 10 + 3 * k] = (255, 0, 0)
+        frames.append(rgba(rgb))
+    probe = FuzzProbe((0,))
+    for frame in frames:
+        probe.add(frame, rgba_words(frame))
+    assert probe.ratios(0.0) == {0: 1.0}  # no lossless estimate: nothing to compare with
+    total = probe.ratios(1.0)[0]  # bytes: a header, a whole first image, five small ones
+    assert 33 + 5 * (19 + 12) < total < 33 + 32 * 32 + 5 * 8 * 11
+    assert FuzzProbe((0, 20)).ratios(500.0) == {0: 1.0, 20: 1.0}  # before any frame
+
+
+def test_the_budget_counts_fewer_frames_and_keeps_the_ratio():
+    path = (
+        corpus_dir()
+        / "AnimeGifs__public__private__files__171523__683d9284a7edbc6e4175d654ccee60ca.gif"
+    )
+    if not path.is_file():
+        pytest.skip(f"{path.name} is not in this corpus")
+    frames = [f.rgba for f in iter_frames(path)]
+    whole = probe_ratios(frames)
+    budgeted = probe_ratios(frames, budget=20_000)
+    for level in FUZZ_PROBE_LEVELS:
+        assert budgeted[level] == pytest.approx(whole[level], rel=0.15)
+    assert budgeted != whole  # the budget did stride
+    # level 0's own ratio (the layout) holds too
+    probe = FuzzProbe((0,), 20_000)
+    for frame in frames:
+        probe.add(frame, rgba_words(frame))
+    full = FuzzProbe((0,))
+    for frame in frames:
+        full.add(frame, rgba_words(frame))
+    assert probe.ratios(1.0)[0] == pytest.approx(full.ratios(1.0)[0], rel=0.1)
+
+
+@pytest.fixture(scope="module")
+def imagemagick():
+    engine = get_engine("imagemagick", EngineConfig())
+    if not engine.available().ok:
+        pytest.skip(f"imagemagick unavailable: {engine.available().reason}")
+    return engine
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "AnimeGifs__public__private__files__171523__683d9284a7edbc6e4175d654ccee60ca.gif",
+        "AnimeGifs__public__private__files__119595__be6a8722e2da45be9328b1bcb2605c91.gif",
+    ],
+)
+def test_ratios_follow_the_engine_renders(name, imagemagick, tmp_path: Path):
+    # Real footage where the fuzz cuts the render to 8-33 % of its lossless size at lossy 120.
+    path = corpus_dir() / name
+    if not path.is_file():
+        pytest.skip(f"{name} is not in this corpus")
+    src = SourceGif(path, tmp_path)
+    sizes = {}
+    for level in FUZZ_PROBE_LEVELS:
+        out = imagemagick.render(src, Variant(level, 256, 1.0), tmp_path / f"l{level}.gif", 120)
+        sizes[level] = out.output.stat().st_size
+    ratios = probe_ratios([f.rgba for f in iter_frames(path)])
+    for level in FUZZ_PROBE_LEVELS[1:]:
+        real = sizes[level] / sizes[0]
+        assert abs(math.log(ratios[level] / real)) < 0.2, (level, ratios[level], real)
+    assert sizes[120] < 0.5 * sizes[0]  # the fuzz really bites on these
