@@ -85,15 +85,23 @@ def _bounded_log2(ratio: float) -> float:
     return float(min(LZW_RATIO_BOUND, max(-LZW_RATIO_BOUND, log_ratio)))
 
 
+def _log2_ratios(prefix: str, ratios: dict, keys) -> dict[str, float]:
+    """``{<prefix>_<key>: bounded log2(ratios[key])}`` for each key (an int or a (C, L) pair,
+    named ``C_L``); a key ``ratios`` lacks (no frame decoded) gets 0."""
+    return {
+        f"{prefix}_{'_'.join(map(str, key)) if isinstance(key, tuple) else key}": _bounded_log2(
+            ratios.get(key, 1.0)
+        )
+        for key in keys
+    }
+
+
 def lzw_lossy_ratios(sample: GifSample) -> dict[str, float]:
     """``lzw_lossy_ratio_<L>``: log2(estimated bytes of the GIF re-encoded under gifsicle's
     ``--lossy=L`` / estimated bytes re-encoded losslessly), in [-16, 16]; about 0 for a GIF
     whose colours lossy LZW cannot merge, very negative for smooth gradients and noise-free
     video. A GIF that decoded no frame gets 0."""
-    return {
-        f"lzw_lossy_ratio_{level}": _bounded_log2(sample.lossy_ratios.get(level, 1.0))
-        for level in LOSSY_PROBE_LEVELS
-    }
+    return _log2_ratios("lzw_lossy_ratio", sample.lossy_ratios, LOSSY_PROBE_LEVELS)
 
 
 def lzw_colors_ratios(sample: GifSample) -> dict[str, float]:
@@ -102,12 +110,7 @@ def lzw_colors_ratios(sample: GifSample) -> dict[str, float]:
     at full colour), in [-16, 16]. A GIF ``--colors C`` leaves alone (no more than C colours)
     has its full-colour values (0 and the ``lzw_lossy_ratio_<L>``); one that decoded no frame
     gets 0."""
-    return {
-        f"lzw_colors_ratio_{colors}_{level}": _bounded_log2(
-            sample.color_ratios.get((colors, level), 1.0)
-        )
-        for colors, level in COLOR_PROBES
-    }
+    return _log2_ratios("lzw_colors_ratio", sample.color_ratios, COLOR_PROBES)
 
 
 def ffmpeg_colors_ratios(sample: GifSample) -> dict[str, float]:
@@ -116,12 +119,7 @@ def ffmpeg_colors_ratios(sample: GifSample) -> dict[str, float]:
     ``giflab.features.ffmpeg_probe``) / estimated bytes re-encoded losslessly at full colour),
     in [-16, 16]. Above 0 when dithering noise costs more than the palette saves; a GIF that
     decoded no frame gets 0."""
-    return {
-        f"ffmpeg_colors_ratio_{colors}_{level}": _bounded_log2(
-            sample.ffmpeg_ratios.get((colors, level), 1.0)
-        )
-        for colors, level in FFMPEG_PROBES
-    }
+    return _log2_ratios("ffmpeg_colors_ratio", sample.ffmpeg_ratios, FFMPEG_PROBES)
 
 
 def imagemagick_fuzz_ratios(sample: GifSample) -> dict[str, float]:
@@ -131,10 +129,7 @@ def imagemagick_fuzz_ratios(sample: GifSample) -> dict[str, float]:
     estimated lossless GIF bytes), in [-16, 16]. Level 0 is the engine's layout against
     gifsicle's; the levels above it fall below it as the fuzz drops fades and noise. A GIF that
     decoded no frame gets 0."""
-    return {
-        f"imagemagick_fuzz_ratio_{level}": _bounded_log2(sample.fuzz_ratios.get(level, 1.0))
-        for level in FUZZ_PROBE_LEVELS
-    }
+    return _log2_ratios("imagemagick_fuzz_ratio", sample.fuzz_ratios, FUZZ_PROBE_LEVELS)
 
 
 def compressibility_features(sample: GifSample) -> dict[str, float]:
