@@ -81,7 +81,7 @@ class CompressionRunV1(Record):
 
 
 class GifFeaturesV1(Record):
-    """The 54 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
+    """The 58 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
 
     The six CLIP scores are NULL when the model's weights were unavailable; then
     ``clip_missing_reason`` says why and ``clip_model`` is NULL.
@@ -144,6 +144,11 @@ class GifFeaturesV1(Record):
     imagemagick_fuzz_ratio_20: float | None = Field(default=None, ge=-16, le=16)
     imagemagick_fuzz_ratio_60: float | None = Field(default=None, ge=-16, le=16)
     imagemagick_fuzz_ratio_120: float | None = Field(default=None, ge=-16, le=16)
+    # Features version 7 (the gifski engine's --quality): NULL in older rows, as above.
+    gifski_quality_ratio_0: float | None = Field(default=None, ge=-16, le=16)
+    gifski_quality_ratio_20: float | None = Field(default=None, ge=-16, le=16)
+    gifski_quality_ratio_60: float | None = Field(default=None, ge=-16, le=16)
+    gifski_quality_ratio_120: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)
@@ -258,6 +263,11 @@ class MetricRecordV1(Record):
     imagemagick_fuzz_ratio_20: float | None = Field(default=None, ge=-16, le=16)
     imagemagick_fuzz_ratio_60: float | None = Field(default=None, ge=-16, le=16)
     imagemagick_fuzz_ratio_120: float | None = Field(default=None, ge=-16, le=16)
+    # Features version 7 (the gifski engine's --quality): NULL in older rows, as above.
+    gifski_quality_ratio_0: float | None = Field(default=None, ge=-16, le=16)
+    gifski_quality_ratio_20: float | None = Field(default=None, ge=-16, le=16)
+    gifski_quality_ratio_60: float | None = Field(default=None, ge=-16, le=16)
+    gifski_quality_ratio_120: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)

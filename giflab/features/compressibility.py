@@ -21,6 +21,7 @@ from giflab.features.sampling import (
     COLOR_PROBE_COLORS,
     FFMPEG_PROBES,
     FUZZ_PROBE_LEVELS,
+    GIFSKI_PROBE_LEVELS,
     LOSSY_PROBE_LEVELS,
     GifSample,
 )
@@ -36,6 +37,7 @@ COMPRESSIBILITY_FEATURES = (
     *(f"lzw_colors_ratio_{colors}_{level}" for colors, level in COLOR_PROBES),
     *(f"ffmpeg_colors_ratio_{colors}_{level}" for colors, level in FFMPEG_PROBES),
     *(f"imagemagick_fuzz_ratio_{level}" for level in FUZZ_PROBE_LEVELS),
+    *(f"gifski_quality_ratio_{level}" for level in GIFSKI_PROBE_LEVELS),
 )
 LZW_RATIO_BOUND = 16.0  # log2 bounds of lzw_size_ratio: 1/65536 .. 65536 times the file
 
@@ -132,6 +134,14 @@ def imagemagick_fuzz_ratios(sample: GifSample) -> dict[str, float]:
     return _log2_ratios("imagemagick_fuzz_ratio", sample.fuzz_ratios, FUZZ_PROBE_LEVELS)
 
 
+def gifski_quality_ratios(sample: GifSample) -> dict[str, float]:
+    """``gifski_quality_ratio_<L>``: log2(estimated bytes of GifLab's gifski engine's file at
+    lossy L (``--quality 100 - 0.75 L``: its motion threshold, libimagequant palettes per frame,
+    trimmed frames with local tables, gifsicle's lossy LZW; ``giflab.features.gifski_probe``) /
+    estimated lossless GIF bytes), in [-16, 16]. A GIF that decoded no frame gets 0."""
+    return _log2_ratios("gifski_quality_ratio", sample.gifski_ratios, GIFSKI_PROBE_LEVELS)
+
+
 def compressibility_features(sample: GifSample) -> dict[str, float]:
     """The compressibility features of ``sample``, in ``COMPRESSIBILITY_FEATURES`` order."""
     return {
@@ -143,4 +153,5 @@ def compressibility_features(sample: GifSample) -> dict[str, float]:
         **lzw_colors_ratios(sample),
         **ffmpeg_colors_ratios(sample),
         **imagemagick_fuzz_ratios(sample),
+        **gifski_quality_ratios(sample),
     }

@@ -18,6 +18,7 @@ import numpy as np
 
 from giflab.features.ffmpeg_probe import FfmpegProbe
 from giflab.features.fuzz_probe import FuzzProbe
+from giflab.features.gifski_probe import GifskiProbe
 from giflab.features.lzw import DeltaLzwEstimate
 from giflab.features.palettegen import FullHistogram
 from giflab.features.quantize import ColorProbe, StoredHistogram
@@ -46,6 +47,11 @@ FFMPEG_PROBE_PIXELS = 4_000_000
 # images they count at each stride before it doubles.
 FUZZ_PROBE_LEVELS = (0, 20, 60, 120)
 FUZZ_PROBE_PIXELS = 2_000_000
+# Lossy levels of GifLab's gifski engine (--quality 100 - 0.75 L) the gifski probes estimate
+# (``gifski_quality_ratio_<L>``; ``giflab.features.gifski_probe``), and the changed pixels whose
+# frames they quantise and count at each stride before it doubles.
+GIFSKI_PROBE_LEVELS = (0, 20, 60, 120)
+GIFSKI_PROBE_PIXELS = 2_000_000
 SPATIAL_FRAMES = 8  # frames the spatial and compressibility features average over
 TEMPORAL_PAIRS = 16  # consecutive (i, i + 1) pairs the temporal features average over
 CLIP_FRAMES = 4  # frames CLIP scores in one batch
@@ -153,6 +159,8 @@ class GifSample:
     # ``FuzzProbe.ratios``: estimated bytes of the ImageMagick engine's file at lossy L's fuzz /
     # lossless (L = 0: no fuzz, the engine's layout), keyed L
     fuzz_ratios: dict[int, float] = field(default_factory=dict)
+    # ``GifskiProbe.ratios``: estimated bytes of the gifski engine's file at lossy L / lossless
+    gifski_ratios: dict[int, float] = field(default_factory=dict)
     file_bytes: int = 0
 
     def spatial_frames(self) -> list[SampledFrame]:
@@ -185,6 +193,7 @@ def sample_gif(
     histogram = StoredHistogram()  # what gifsicle --colors picks its palette from
     full_histogram = FullHistogram()  # what ffmpeg's palettegen picks its palette from
     fuzz = FuzzProbe(FUZZ_PROBE_LEVELS, budget=FUZZ_PROBE_PIXELS)  # ImageMagick's -fuzz
+    gifski = GifskiProbe(GIFSKI_PROBE_LEVELS, budget=GIFSKI_PROBE_PIXELS)  # gifski's --quality
     with single_threaded_cv2():
         for frame in iter_frames(path, limits=limits):
             sample.height, sample.width = frame.rgba.shape[:2]
@@ -193,6 +202,7 @@ def sample_gif(
             histogram.add(words, frame.stored, frame.stored_transparency)
             full_histogram.add(words)
             fuzz.add(frame.rgba, words)
+            gifski.add(frame.rgba, words)
             if frame.index in wanted:
                 sample.frames[frame.index] = reduce_frame(
                     frame.index, frame.rgba, keep_full=frame.index in clip_set
@@ -200,6 +210,7 @@ def sample_gif(
     sample.lzw_bytes = lzw.total_bytes()
     sample.lossy_ratios = lzw.lossy_ratios()
     sample.fuzz_ratios = fuzz.ratios(lzw.total_bytes())
+    sample.gifski_ratios = gifski.ratios(lzw.total_bytes())
     # The colour and ffmpeg probes need the whole GIF's histogram first: a second pass
     # (decoding is ~10 % of the features' time).
     counts, transparency = histogram.counts, histogram.transparency

@@ -1,0 +1,167 @@
+"""The gifski probes: gifski 1.7.1's --quality knobs by hand, its trim, libimagequant's
+palettes, and the estimate against the real binary's renders."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from giflab.engines import EngineConfig, SourceGif, Variant, get_engine
+from giflab.engines.gifski import gifski_quality
+from giflab.features.gifski_probe import (
+    GIFSKI_HEADER_BYTES,
+    GifskiProbe,
+    color_quality,
+    dithering_level,
+    gifsicle_loss,
+    motion_threshold,
+    quantize,
+    stored_region,
+)
+from giflab.features.lzw import DeltaLzwEstimate
+from giflab.features.sampling import GIFSKI_PROBE_LEVELS, rgba_words
+from giflab.frames import iter_frames
+from tests.conftest import corpus_dir
+
+
+def rgba(rgb: np.ndarray, alpha: int = 255) -> np.ndarray:
+    out = np.empty(rgb.shape[:2] + (4,), np.uint8)
+    out[..., :3], out[..., 3] = rgb, alpha
+    return out
+
+
+def probe_bytes(frames: list[np.ndarray], levels=GIFSKI_PROBE_LEVELS, budget=None) -> dict:
+    """{level: estimated bytes of gifski's file} (the ratio over a lossless estimate of 1)."""
+    probe = GifskiProbe(levels, budget)
+    for frame in frames:
+        probe.add(frame, rgba_words(frame))
+    return probe.ratios(1.0)
+
+
+@pytest.mark.parametrize(
+    ("lossy", "quality", "threshold", "loss", "dither", "target"),
+    [
+        (0, 100, 25, 0, 1.0, 100),
+        (20, 85, 169, 5, 0.7, 100),
+        (60, 55, 784, 34, 0.2, 73),
+        (120, 10, 2500, 115, 0.2, 13),
+    ],
+)
+def test_the_knobs_of_each_probed_level(lossy, quality, threshold, loss, dither, target):
+    assert gifski_quality(lossy) == quality
+    assert motion_threshold(quality) == threshold
+    assert gifsicle_loss(quality) == loss
+    assert dithering_level(quality) == pytest.approx(dither)
+    assert color_quality(quality, first_frame=False) == target
+    assert color_quality(quality, first_frame=True) == 100
+
+
+def test_the_stored_region_is_never_trimmed_at_the_right():
+    drawn = np.zeros((10, 20), bool)
+    drawn[3:5, 6:9] = True
+    rows, cols = stored_region(drawn, last=False)
+    assert (rows.start, rows.stop, cols.start, cols.stop) == (3, 5, 6, None)
+    assert drawn[stored_region(drawn, last=True)].shape == (10, 20)
+
+
+def test_quantize_keeps_a_few_colours_exactly_and_adds_the_transparent_one():
+    rng = np.random.default_rng(1)
+    colours = np.array([(250, 10, 10), (10, 200, 30), (0, 0, 255), (240, 240, 240)], np.uint8)
+    picked = colours[rng.integers(0, 4, (24, 32))]
+    image = rgba(picked)
+    image[:4, :4, 3] = 0
+    indices, palette = quantize(image, 100, first_frame=False, transparency=True)
+    assert indices.shape == (24, 32) and palette.shape[1] == 4
+    clear = np.flatnonzero(palette[:, 3] == 0)
+    assert len(clear) == 1 and (indices[:4, :4] == clear[0]).all()
+    opaque = palette[indices][4:, :, :3]
+    np.testing.assert_array_equal(opaque, picked[4:])  # no colour invented, none moved
+
+
+def test_noise_under_the_motion_threshold_is_not_drawn():
+    rng = np.random.default_rng(0)
+    base = rng.integers(8, 248, (30, 40, 3)).astype(np.int16)
+    frames = [rgba(base.astype(np.uint8))]
+    for _ in range(6):  # every channel moves by up to 2: 2*4 + 3*4 + 4 = 24 < 25 at Q 100
+        noise = rng.integers(-2, 3, base.shape)
+        frames.append(rgba((base + noise).astype(np.uint8)))
+    still = probe_bytes(frames[:1], levels=(0,))[0]
+    assert probe_bytes(frames, levels=(0,))[0] == still  # only the first frame is stored
+    moved = [frames[0], rgba(np.clip(base + 9, 0, 255).astype(np.uint8))]  # 6 * 81 > 25
+    assert probe_bytes(moved, levels=(0,))[0] > 1.5 * still
+
+
+def test_lossy_levels_shrink_a_noisy_animation_and_every_ratio_has_a_header():
+    rng = np.random.default_rng(2)
+    grad = np.linspace(0, 255, 64, dtype=np.float64)
+    frames = []
+    for k in range(4):
+        rgb = np.stack(np.broadcast_arrays(grad[None, :], grad[:, None], 128 + 0 * grad[None]), -1)
+        rgb = rgb + rng.normal(0, 12, rgb.shape) + 20 * k
+        frames.append(rgba(np.clip(rgb, 0, 255).astype(np.uint8)))
+    sizes = probe_bytes(frames)
+    # Lossy 20 dithers less (0.7) and loses little (5): about the lossless size on pure noise.
+    assert sizes[20] == pytest.approx(sizes[0], rel=0.05)
+    assert sizes[0] > sizes[60] > sizes[120] > GIFSKI_HEADER_BYTES
+    assert GifskiProbe((0, 20)).ratios(500.0) == {0: 1.0, 20: 1.0}  # before any frame
+    one = GifskiProbe((0,))
+    one.add(frames[0], rgba_words(frames[0]))
+    assert one.ratios(0.0) == {0: 1.0}  # no lossless estimate: nothing to compare with
+
+
+def anime(name: str) -> Path:
+    path = corpus_dir() / name
+    if not path.is_file():
+        pytest.skip(f"{name} is not in this corpus")
+    return path
+
+
+def test_the_budget_counts_fewer_frames_and_keeps_the_ratio():
+    path = anime("AnimeGifs__public__private__files__171523__683d9284a7edbc6e4175d654ccee60ca.gif")
+    frames = [f.rgba for f in iter_frames(path)]
+    whole = probe_bytes(frames, levels=(0, 60))
+    budgeted = probe_bytes(frames, levels=(0, 60), budget=20_000)
+    assert budgeted != whole  # the budget did stride
+    for level in (0, 60):
+        assert budgeted[level] == pytest.approx(whole[level], rel=0.15)
+
+
+@pytest.fixture(scope="module")
+def gifski():
+    engine = get_engine("gifski", EngineConfig())
+    if not engine.available().ok:
+        pytest.skip(f"gifski unavailable: {engine.available().reason}")
+    return engine
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "AnimeGifs__public__private__files__171523__683d9284a7edbc6e4175d654ccee60ca.gif",
+        "AnimeGifs__public__uploads__gif__new_gif_81.gif",
+        "AnimeGifs__public__uploads__gif__image__5__1_1NffFfi7QOPd1Rdo8uJG-Q.gif",
+    ],
+)
+def test_estimates_follow_the_binary_renders(name, gifski, tmp_path: Path):
+    # Real footage where gifski's render at lossy 120 is 13-36 % of its lossless one.
+    path = anime(name)
+    src = SourceGif(path, tmp_path)
+    lossless = DeltaLzwEstimate()
+    frames = []
+    for frame in iter_frames(path):
+        lossless.add(rgba_words(frame.rgba))
+        frames.append(frame.rgba)
+    probe = GifskiProbe(GIFSKI_PROBE_LEVELS)
+    for frame in frames:
+        probe.add(frame, rgba_words(frame))
+    ratios = probe.ratios(lossless.total_bytes())
+    sizes = {}
+    for level in GIFSKI_PROBE_LEVELS:
+        out = gifski.render(src, Variant(level, 256, 1.0), tmp_path / f"l{level}.gif", 120)
+        sizes[level] = out.output.stat().st_size
+        estimate = ratios[level] * lossless.total_bytes()
+        assert abs(math.log(estimate / sizes[level])) < 0.1, (level, estimate, sizes[level])
+    assert sizes[120] < 0.4 * sizes[0]  # the levels really differ on these
