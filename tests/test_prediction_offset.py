@@ -17,6 +17,7 @@ from giflab.features.sampling import (
     FFMPEG_PROBE_COLORS,
     FFMPEG_PROBE_LEVELS,
     FUZZ_PROBE_LEVELS,
+    GIFSKI_PROBE_LEVELS,
     LOSSY_PROBE_LEVELS,
 )
 from giflab.prediction import bundle as bundle_mod
@@ -87,6 +88,9 @@ def test_offset_reads_the_features_the_probes_write():
         *(f"imagemagick_fuzz_ratio_{lv}" for lv in FUZZ_PROBE_LEVELS),
     )
     assert set(offset_features("imagemagick")) <= set(FEATURE_NAMES)
+    assert OFFSET_PROBES["gifski"][1:] == ((), GIFSKI_PROBE_LEVELS)
+    assert set(offset_features("gifski")) <= set(FEATURE_NAMES)
+    assert "gifski" in TrainConfig().lzw_offset_engines
     assert "imagemagick" in TrainConfig().lzw_offset_engines
 
 
@@ -240,22 +244,24 @@ def test_native_files_and_the_card_rebuild_the_prediction(corpus, tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:X does not have valid feature names")
-def test_an_offset_without_colour_counts_trains_exports_and_loads(corpus, tmp_path):
-    # The corpus renders under ImageMagick's name: its offset (no colour counts) goes through
-    # training, the card and the native files like gifsicle's; every colour count uses it.
+@pytest.mark.parametrize("engine", ["imagemagick", "gifski"])
+def test_an_offset_without_colour_counts_trains_exports_and_loads(engine, corpus, tmp_path):
+    # The corpus renders under ImageMagick's or gifski's name: their offsets (no colour counts)
+    # go through training, the card and the native files like gifsicle's; every colour count
+    # uses them.
     table, scaler, _ = corpus
-    renders = table.assign(engine="imagemagick")
-    trained = train_engine(renders, scaler, "imagemagick", TrainConfig(**EARLY))
+    renders = table.assign(engine=engine)
+    trained = train_engine(renders, scaler, engine, TrainConfig(**EARLY))
     offset = trained.bundle["offset"]
     assert offset["colors"] == [] and offset["min_colors"] == 1
-    assert offset["features"] == list(offset_features("imagemagick"))
+    assert offset["features"] == list(offset_features(engine))
     x = model_matrix(renders, scaler)
     predicted = bundle_mod.predict_log_ratio(trained.bundle, x)
     corrected = lzw_offset(offset, x) + offset["regressor"].predict(x)
     np.testing.assert_allclose(predicted, corrected)
     card = export(trained.bundle, scaler, tmp_path)
-    assert card.engines["imagemagick"]["offset"]["colors"] == []
-    loaded = load_models(tmp_path / "models").bundles["imagemagick"]
+    assert card.engines[engine]["offset"]["colors"] == []
+    loaded = load_models(tmp_path / "models").bundles[engine]
     np.testing.assert_allclose(
         bundle_mod.predict_log_ratio(loaded, x), predicted, rtol=1e-6, atol=1e-6
     )

@@ -40,8 +40,8 @@ class TrainConfig(BaseModel):
     # Engines whose renders (16 colours and up) are predicted as GifLab's own estimate of the
     # engine's output (the LZW offset: its probes, ``bundle.OFFSET_PROBES``) plus a correction
     # model. ffmpeg's cross-validated median 11.0 -> 1.5 % with it, ImageMagick's 16.7 -> 8.3 %
-    # on natural GIFs (docs/models.md).
-    lzw_offset_engines: tuple[str, ...] = ("gifsicle", "ffmpeg", "imagemagick")
+    # and gifski's 8.6-11.2 -> 3.3-3.4 % on natural GIFs (docs/models.md).
+    lzw_offset_engines: tuple[str, ...] = ("gifsicle", "ffmpeg", "imagemagick", "gifski")
     random_state: int = 0
 
     @field_validator("lzw_offset_engines")
