@@ -14,7 +14,7 @@ from conftest import good_corpus_gifs
 from PIL import Image
 
 from giflab.features import extract_features, lzw
-from giflab.features.lzw import DeltaLzwEstimate, lzw_data_bytes
+from giflab.features.lzw import DeltaLzwEstimate, FrameBudget, lzw_data_bytes
 from giflab.features.sampling import rgba_words
 from giflab.frames import frame_count, iter_frames
 
@@ -92,6 +92,22 @@ def test_lzw_bytes_are_what_gifsicle_writes(tmp_path, colors, h, w):
         assert counted == nbytes
     else:  # gifsicle times its clears by the recent match lengths, we clear when full
         assert counted == pytest.approx(nbytes, rel=0.005)
+
+
+def test_frame_budget_doubles_the_stride_with_each_budget_spent():
+    budget = FrameBudget(100)
+    weights = []
+    for _ in range(12):
+        weight = budget.next_weight()
+        weights.append(weight)
+        if weight:
+            budget.spend(50)  # two counted frames per budget
+    # Frames 0 and 1 (100 spent), then every 2nd frame of the GIF twice (200), then every 4th:
+    # the phase is the frame's index, so frames 6 and 7 wait for frame 8.
+    assert weights == [1, 1, 2, 0, 2, 0, 0, 0, 4, 0, 0, 0]
+    assert [FrameBudget(None).next_weight() for _ in range(3)] == [1, 1, 1]
+    with pytest.raises(ValueError, match="budget"):
+        FrameBudget(0)
 
 
 def test_code_size_follows_the_largest_index():

@@ -37,7 +37,14 @@ import numpy as np
 import pandas as pd
 
 from giflab.engines.imagemagick import FUZZ_PER_LOSSY
-from giflab.features.lzw import FRAME_BYTES, PALETTE_LIMIT, LzwCounter, changed_box, min_code_size
+from giflab.features.lzw import (
+    FRAME_BYTES,
+    PALETTE_LIMIT,
+    FrameBudget,
+    LzwCounter,
+    changed_box,
+    min_code_size,
+)
 
 
 def fuzz_percent(lossy: int) -> float:
@@ -103,14 +110,10 @@ class FuzzProbe:
     """
 
     def __init__(self, levels: Sequence[int], budget: int | None = None) -> None:
-        if budget is not None and budget < 1:
-            raise ValueError(f"budget must be >= 1 pixel, got {budget}")
         self._levels = [_Level(int(level)) for level in levels]
-        self._budget = budget
         self._lzw = LzwCounter()
         self._prev: np.ndarray | None = None  # the previous frame's colour words
-        self._frames = 0
-        self._counted_pixels = 0
+        self._budget = FrameBudget(budget)
 
     def add(self, rgba: np.ndarray, words: np.ndarray) -> None:
         """The next frame: (H, W, 4) uint8 RGBA and its (H, W) colour words (``rgba_words``)."""
@@ -125,14 +128,11 @@ class FuzzProbe:
         if found is None:
             return  # nothing changed in the GIF, so nothing on any screen
         box, changed = found
-        stride = 1
-        if self._budget is not None:
-            stride = 1 << min(30, self._counted_pixels // self._budget)
-        counted = self._frames % stride == 0
-        self._frames += 1
+        stride = self._budget.next_weight()
+        counted = stride > 0
         inside = changed[box]
         if counted:
-            self._counted_pixels += int(inside.sum())
+            self._budget.spend(inside.sum())
         crop_rgba, crop_words = rgba[box], words[box]
         for level in self._levels:
             shown = level.screen[box]

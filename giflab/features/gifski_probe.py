@@ -39,6 +39,7 @@ from giflab.engines.gifski import gifski_quality
 from giflab.features.lossy_lzw import lossy_code_bits
 from giflab.features.lzw import (
     FRAME_BYTES,
+    FrameBudget,
     LzwCounter,
     changed_box,
     min_code_size,
@@ -165,14 +166,10 @@ class GifskiProbe:
     """
 
     def __init__(self, levels: Sequence[int], budget: int | None = None) -> None:
-        if budget is not None and budget < 1:
-            raise ValueError(f"budget must be >= 1 pixel, got {budget}")
         self._levels = [_Level(int(level)) for level in levels]
-        self._budget = budget
         self._lzw = LzwCounter()
         self._prev: np.ndarray | None = None
-        self._frames = 0
-        self._counted_pixels = 0
+        self._budget = FrameBudget(budget)
         # The last frame changed: gifski trims a frame unless it is the last, so each is
         # counted when the next one arrives (or by ``ratios``).
         self._pending: tuple[np.ndarray, list[np.ndarray | None], int] | None = None
@@ -191,11 +188,8 @@ class GifskiProbe:
         if found is None:
             return  # gifski skips a frame identical to the one before
         box, changed = found
-        stride = 1
-        if self._budget is not None:
-            stride = 1 << min(30, self._counted_pixels // self._budget)
-        counted = self._frames % stride == 0
-        self._frames += 1
+        stride = self._budget.next_weight()
+        counted = stride > 0
         inside = changed[box]
         crop = rgba[box]
         drawn: list[np.ndarray | None] = []
@@ -212,7 +206,7 @@ class GifskiProbe:
                 area = max(area, (rows.stop - rows.start) * (rgba.shape[1] - cols.start))
             drawn.append(mask)
         if counted:  # the changed pixels, or a quarter of a much larger stored image
-            self._counted_pixels += max(int(inside.sum()), area // 4)
+            self._budget.spend(max(int(inside.sum()), area // 4))
         self._flush(last=False)
         self._pending = (rgba.copy(), drawn, stride)
 

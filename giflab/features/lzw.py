@@ -135,6 +135,32 @@ def changed_box(
     return (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)), changed
 
 
+class FrameBudget:
+    """Which frames a probe counts: every one until ``budget`` pixels have been spent, then
+    every 2nd (standing for 2), until another budget's worth, then every 4th, and so on; with
+    no budget, every frame. A long GIF thus costs a few budgets at most."""
+
+    def __init__(self, budget: int | None) -> None:
+        if budget is not None and budget < 1:
+            raise ValueError(f"budget must be >= 1 pixel, got {budget}")
+        self._budget = budget
+        self._frames = 0
+        self._spent = 0
+
+    def next_weight(self) -> int:
+        """The next frame's weight: its stride when it is counted, 0 when it is skipped."""
+        stride = 1
+        if self._budget is not None:
+            stride = 1 << min(30, self._spent // self._budget)
+        counted = self._frames % stride == 0
+        self._frames += 1
+        return stride if counted else 0
+
+    def spend(self, pixels: int) -> None:
+        """Record the pixels a counted frame cost."""
+        self._spent += int(pixels)
+
+
 class DeltaLzwEstimate:
     """Feed every frame's colour words (``add``) in order; ``total_bytes`` is the estimate.
 
@@ -146,17 +172,13 @@ class DeltaLzwEstimate:
     """
 
     def __init__(self, lossy_levels: tuple[int, ...] = (), lossy_budget: int | None = None) -> None:
-        if lossy_budget is not None and lossy_budget < 1:
-            raise ValueError(f"lossy_budget must be >= 1 pixel, got {lossy_budget}")
         self._prev: np.ndarray | None = None
         self._popularity: dict[int, int] = {}  # colour word -> pixels drawn with it so far
         self._local_tables = False
         self._image_bytes = 0
         self._lzw = LzwCounter()
         self._lossy_levels = tuple(int(level) for level in lossy_levels)
-        self._lossy_budget = lossy_budget
-        self._images = 0
-        self._probed_pixels = 0
+        self._budget = FrameBudget(lossy_budget)
         self._probed_bytes = 0  # lossless bytes of the probed images, each x its stride
         self._lossy_bytes = dict.fromkeys(self._lossy_levels, 0)
         self._kept_pixels = False  # some stored image left pixels of the one before showing
@@ -196,18 +218,15 @@ class DeltaLzwEstimate:
         if not self._local_tables:
             ranked = sorted(self._popularity, key=self._popularity.__getitem__, reverse=True)
             rank = {word: i for i, word in enumerate(ranked)}
-        stride = 1
-        if self._lossy_budget is not None:
-            stride = 1 << min(30, self._probed_pixels // self._lossy_budget)
-        probe = bool(self._lossy_levels) and self._images % stride == 0
-        self._images += 1
+        stride = self._budget.next_weight()
+        probe = bool(self._lossy_levels) and stride > 0
         layouts = [self._layout(inverse, colours, rank, drawn, len(crop), probe)]
         if drawn is not None:  # the same crop without transparency
             inverse, colours = pd.factorize(crop)
             layouts.append(self._layout(inverse, colours, rank, None, len(crop), probe))
         image_bytes = min(lossless for lossless, _ in layouts)
         if probe:
-            self._probed_pixels += len(crop)
+            self._budget.spend(len(crop))
             self._probed_bytes += stride * image_bytes
             for level in self._lossy_levels:
                 self._lossy_bytes[level] += stride * min(lossy[level] for _, lossy in layouts)
