@@ -154,6 +154,11 @@ def build_test_models(
         correction = y[full] - lzw_offset(offset, x[full])
         offset["regressor"] = _regressor(n_estimators, monotone=True).fit(x[full], correction)
         bundles["gifsicle"]["offset"] = offset
+    if "gifski" in bundles:  # an offset without colour counts: one row for every count
+        offset = make_offset(MODEL_INPUTS, scaler, engine="gifski")
+        correction = y - lzw_offset(offset, x)
+        offset["regressor"] = _regressor(n_estimators, monotone=True).fit(x, correction)
+        bundles["gifski"]["offset"] = offset
     facts = {
         "dataset_version": f"test-dataset-{seed}",
         "code_version": "0.1.0+test",

@@ -296,12 +296,13 @@ print(json.dumps(out))
 """
 
 
-def test_documented_recipe_predicts_in_a_fresh_process_without_giflab(exported, tmp_path):
+def _run_recipe(exported, engines, tmp_path):
+    """Run the documented recipe on ``engines`` in a fresh process that cannot import GifLab,
+    and check its predictions (pickled and native) against GifLab's own."""
     script = tmp_path / "outside.py"
     script.write_text(BLOCK_IMPORTS + _recipe() + DRIVER, encoding="utf-8")
     gif = np.repeat(_gif_rows(2), len(_variants()), axis=0)
     variants = np.tile(_variants(), (2, 1))
-    engines = ["gifsicle", "animately"]
     args = {
         "dir": str(exported),
         "engines": engines,
@@ -327,3 +328,15 @@ def test_documented_recipe_predicts_in_a_fresh_process_without_giflab(exported, 
         expected = models.predict_kilobytes(engine, gif, variants)
         np.testing.assert_array_equal(out[f"{engine} False"], expected)
         np.testing.assert_array_equal(out[f"{engine} True"], expected)
+
+
+def test_documented_recipe_predicts_in_a_fresh_process_without_giflab(exported, tmp_path):
+    _run_recipe(exported, ["gifsicle", "animately"], tmp_path)
+
+
+def test_documented_recipe_reads_an_offset_without_colour_counts(tmp_path):
+    # ImageMagick's and gifski's offsets have one row of probes for every colour count.
+    exported = build_test_models(tmp_path / "gifski", {"gifski": "joint"}, n_estimators=10)
+    card = json.loads((exported / "model_card.json").read_text(encoding="utf-8"))
+    assert card["engines"]["gifski"]["offset"]["colors"] == []
+    _run_recipe(exported, ["gifski"], tmp_path)
