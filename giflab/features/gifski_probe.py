@@ -161,8 +161,8 @@ class GifskiProbe:
 
     Every frame moves the screens; images are quantised and counted until ``budget`` pixels
     have been (per frame its changed pixels, or a quarter of its largest stored image when that
-    is more: gifski stores whole rows to the right edge), then every 2nd frame's (weighted 2), then every 4th, and so on, the same
-    frames at every level.
+    is more: gifski stores whole rows to the right edge), then every 2nd frame's (weighted 2),
+    then every 4th, and so on, the same frames at every level (``lzw.FrameBudget``).
     """
 
     def __init__(self, levels: Sequence[int], budget: int | None = None) -> None:
