@@ -117,8 +117,8 @@ def test_a_pixel_budget_thins_the_probed_images_and_keeps_the_ratio(tmp_path):
     frames[0].save(path, save_all=True, append_images=frames[1:], optimize=False)
     every = estimate(path)
     thinned = estimate(path, budget=90 * 120)
-    assert every._probed_pixels == 9 * 90 * 120
-    assert thinned._probed_pixels == 4 * 90 * 120
+    assert every._budget.spent == 9 * 90 * 120
+    assert thinned._budget.spent == 4 * 90 * 120
     for level in (20, 60, 120):
         assert thinned.lossy_ratios()[level] == pytest.approx(every.lossy_ratios()[level], rel=0.05)
     assert estimate(path, levels=()).lossy_ratios() == {}

@@ -160,6 +160,11 @@ class FrameBudget:
         """Record the pixels a counted frame cost."""
         self._spent += int(pixels)
 
+    @property
+    def spent(self) -> int:
+        """The pixels the counted frames have cost so far."""
+        return self._spent
+
 
 class DeltaLzwEstimate:
     """Feed every frame's colour words (``add``) in order; ``total_bytes`` is the estimate.
