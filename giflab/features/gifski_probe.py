@@ -208,7 +208,8 @@ class GifskiProbe:
         if counted:  # the changed pixels, or a quarter of a much larger stored image
             self._budget.spend(max(int(inside.sum()), area // 4))
         self._flush(last=False)
-        self._pending = (rgba.copy(), drawn, stride)
+        if any(mask is not None for mask in drawn):  # a frame with nothing to count is not kept
+            self._pending = (rgba.copy(), drawn, stride)
 
     def _flush(self, last: bool) -> None:
         """Count the held-back frame's images: trimmed, or whole when it is the ``last``."""
