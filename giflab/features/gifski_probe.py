@@ -69,7 +69,7 @@ def dithering_level(quality: int) -> float:
 
 def gifsicle_loss(quality: int) -> int:
     """The gifsicle lossy-LZW loss gifski 1.7.1 encodes with at ``quality`` (0: plain LZW):
-    ``ceil((100/6 - Q/6)^1.75)``, 5 at Q 85, 114 at Q 10."""
+    ``ceil((100/6 - Q/6)^1.75)``, 5 at Q 85, 115 at Q 10."""
     if quality >= 100:
         return 0
     return math.ceil((100 / 6 - quality / 6) ** 1.75)
@@ -172,7 +172,7 @@ class GifskiProbe:
         self._budget = FrameBudget(budget)
         # The last frame changed: gifski trims a frame unless it is the last, so each is
         # counted when the next one arrives (or by ``ratios``).
-        self._pending: tuple[np.ndarray, list[np.ndarray | None], int] | None = None
+        self._pending: tuple[np.ndarray, list, int] | None = None
 
     def add(self, rgba: np.ndarray, words: np.ndarray) -> None:
         """The next frame: (H, W, 4) uint8 RGBA and its (H, W) colour words (``rgba_words``)."""
@@ -192,23 +192,25 @@ class GifskiProbe:
         counted = stride > 0
         inside = changed[box]
         crop = rgba[box]
-        drawn: list[np.ndarray | None] = []
+        # Per level: None, or the drawn pixels (a whole-frame mask) and their stored rectangle.
+        drawn: list[tuple[np.ndarray, tuple[slice, slice]] | None] = []
         area = 0  # the largest image this frame stores (what quantising it costs)
         for level in self._levels:
             shown = level.screen[box]
             moved = inside & _moved(crop, shown, level.threshold)
             shown[moved] = crop[moved]
-            mask = None
-            if counted and moved.any():
-                mask = np.zeros(rgba.shape[:2], dtype=bool)
-                mask[box] = moved
-                rows, cols = stored_region(mask, last=False)
-                area = max(area, (rows.stop - rows.start) * (rgba.shape[1] - cols.start))
-            drawn.append(mask)
+            if not (counted and moved.any()):
+                drawn.append(None)
+                continue
+            mask = np.zeros(rgba.shape[:2], dtype=bool)
+            mask[box] = moved
+            rows, cols = region = stored_region(mask, last=False)
+            area = max(area, (rows.stop - rows.start) * (rgba.shape[1] - cols.start))
+            drawn.append((mask, region))
         if counted:  # the changed pixels, or a quarter of a much larger stored image
             self._budget.spend(max(int(inside.sum()), area // 4))
         self._flush(last=False)
-        if any(mask is not None for mask in drawn):  # a frame with nothing to count is not kept
+        if any(drawn):  # a frame with nothing to count is not kept
             self._pending = (rgba.copy(), drawn, stride)
 
     def _flush(self, last: bool) -> None:
@@ -217,10 +219,12 @@ class GifskiProbe:
             return
         rgba, drawn, stride = self._pending
         self._pending = None
-        for level, mask in zip(self._levels, drawn, strict=True):
-            if mask is None:
+        for level, found in zip(self._levels, drawn, strict=True):
+            if found is None:
                 continue
-            region = stored_region(mask, last)
+            mask, region = found
+            if last:
+                region = stored_region(mask, last=True)
             image = np.where(mask[region][..., None], rgba[region], 0).astype(np.uint8)
             indices, palette = quantize(image, level.quality, False, True)
             level.bytes += stride * image_bytes(self._lzw, indices, palette, level.loss)
