@@ -25,6 +25,26 @@ def corpus_dir() -> Path:
     return SHARED_CORPUS if (SHARED_CORPUS / "MANIFEST.csv").exists() else COMMITTED_CORPUS
 
 
+def corpus_gif(name: str) -> Path:
+    """One corpus GIF by file name; the test is skipped when this corpus lacks it."""
+    path = corpus_dir() / name
+    if not path.is_file():
+        pytest.skip(f"{name} is not in this corpus")
+    return path
+
+
+def installed_engine(name: str):
+    """The engine ``name`` with the default config; the test is skipped when it is not
+    installed here."""
+    from giflab.engines import EngineConfig, get_engine
+
+    engine = get_engine(name, EngineConfig())
+    status = engine.available()
+    if not status.ok:
+        pytest.skip(f"{name} unavailable: {status.reason}")
+    return engine
+
+
 def good_corpus_gifs() -> list[Path]:
     """Every good GIF of the corpus (the ``bad/`` folder excluded), sorted."""
     root = corpus_dir()

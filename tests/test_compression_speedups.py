@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from giflab.compression import SweepTask, sweep_gif
-from giflab.engines import EngineConfig, SourceGif, Variant, frame_keep_indices, get_engine
+from giflab.engines import EngineConfig, SourceGif, Variant, frame_keep_indices
 from giflab.errors import BadGifError
 from giflab.frames import iter_frames
 from giflab.metrics import (
@@ -29,7 +29,7 @@ from giflab.metrics import (
 )
 from giflab.metrics.align import sample_indices
 from giflab.metrics.color import ColorCounter
-from tests.conftest import corpus_dir
+from tests.conftest import corpus_dir, corpus_gif, installed_engine
 
 REFERENCE = json.loads((Path(__file__).parent / "metrics_reference.json").read_text())["rows"]
 # Largest difference allowed from the reference values. Observed: 0 for every metric except
@@ -53,12 +53,8 @@ RENDERS = _renders()
 def _render(key: tuple, tmp_path: Path) -> tuple[Path, Path, list[int]]:
     """Re-render a reference render; skip when the corpus file or the same bytes are missing."""
     gif, engine_name, lossy, colors, keep = key
-    path = corpus_dir() / gif
-    if not path.is_file():
-        pytest.skip(f"{gif} is not in this corpus")
-    engine = get_engine(engine_name, EngineConfig())
-    if not engine.available().ok:
-        pytest.skip(f"{engine_name} is not installed")
+    path = corpus_gif(gif)
+    engine = installed_engine(engine_name)
     src = SourceGif(path, tmp_path)
     out = tmp_path / f"render-{engine_name}.gif"
     engine.render(src, Variant(lossy, colors, keep), out, 300)
@@ -179,8 +175,7 @@ def test_an_engine_without_a_colour_knob_renders_once_per_lossy_level(tmp_path: 
     # file, so the sweep renders it once and records it under each colour count.
     from giflab.engines.gifski import Gifski
 
-    if not get_engine("gifski", EngineConfig()).available().ok:
-        pytest.skip("gifski unavailable")
+    installed_engine("gifski")
     calls = []
     real_render = Gifski.render
 

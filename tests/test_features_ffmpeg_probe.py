@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import good_corpus_gifs
+from conftest import good_corpus_gifs, installed_engine
 from PIL import Image
 from test_features_lossy_lzw import estimate, gradient
 
 from giflab.engines.base import SourceGif, Variant
 from giflab.engines.ffmpeg import ffmpeg_dropped_bits
-from giflab.engines.registry import get_engine
 from giflab.features import extract_features, paletteuse
 from giflab.features.ffmpeg_probe import CODE_SIZE, FfmpegProbe
 from giflab.features.lzw import FRAME_BYTES, lzw_code_bits, stored_bytes
@@ -31,10 +30,7 @@ def word(r: int, g: int, b: int, a: int = 255) -> int:
 
 
 def ffmpeg_bytes(path: Path, out: Path, colors: int, lossy: int) -> int:
-    engine = get_engine("ffmpeg")
-    status = engine.available()
-    if not status.ok:
-        pytest.skip(f"ffmpeg unavailable: {status.reason}")
+    engine = installed_engine("ffmpeg")
     engine.render(path, Variant(lossy=lossy, colors=colors, frame_keep=1.0), out)
     return out.stat().st_size
 
@@ -109,9 +105,7 @@ def test_median_cut_keeps_colours_that_fit_and_cuts_at_the_weighted_median():
 def palettegen(path: Path, tmp: Path, colors: int, lossy: int) -> set[tuple[int, int, int]]:
     """The opaque colours of the palette ffmpeg's palettegen builds from the engine's frames,
     listed as the engine lists them (the last frame twice)."""
-    engine = get_engine("ffmpeg")
-    if not engine.available().ok:
-        pytest.skip("ffmpeg unavailable")
+    engine = installed_engine("ffmpeg")
     frames = SourceGif(path, tmp).png_frames
     listing = tmp / "frames.txt"
     lines = [f"file '{f}'\nduration 0.1" for f in frames] + [f"file '{frames[-1]}'"]

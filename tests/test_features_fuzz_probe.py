@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from giflab.engines import EngineConfig, SourceGif, Variant, get_engine
+from giflab.engines import SourceGif, Variant
 from giflab.features.fuzz_probe import FuzzProbe, fuzz_percent, fuzz_threshold, similar
 from giflab.features.sampling import FUZZ_PROBE_LEVELS, rgba_words
 from giflab.frames import iter_frames
-from tests.conftest import corpus_dir
+from tests.conftest import corpus_gif, installed_engine
 
 
 def rgba(rgb: np.ndarray, alpha: int = 255) -> np.ndarray:
@@ -96,12 +96,9 @@ def test_level_zero_is_the_engines_layout_over_the_lossless_estimate():
 
 
 def test_the_budget_counts_fewer_frames_and_keeps_the_ratio():
-    path = (
-        corpus_dir()
-        / "AnimeGifs__public__private__files__171523__683d9284a7edbc6e4175d654ccee60ca.gif"
+    path = corpus_gif(
+        "AnimeGifs__public__private__files__171523__683d9284a7edbc6e4175d654ccee60ca.gif"
     )
-    if not path.is_file():
-        pytest.skip(f"{path.name} is not in this corpus")
     frames = [f.rgba for f in iter_frames(path)]
     whole = probe_ratios(frames)
     budgeted = probe_ratios(frames, budget=20_000)
@@ -120,10 +117,7 @@ def test_the_budget_counts_fewer_frames_and_keeps_the_ratio():
 
 @pytest.fixture(scope="module")
 def imagemagick():
-    engine = get_engine("imagemagick", EngineConfig())
-    if not engine.available().ok:
-        pytest.skip(f"imagemagick unavailable: {engine.available().reason}")
-    return engine
+    return installed_engine("imagemagick")
 
 
 @pytest.mark.parametrize(
@@ -135,9 +129,7 @@ def imagemagick():
 )
 def test_ratios_follow_the_engine_renders(name, imagemagick, tmp_path: Path):
     # Real footage where the fuzz cuts the render to 8-33 % of its lossless size at lossy 120.
-    path = corpus_dir() / name
-    if not path.is_file():
-        pytest.skip(f"{name} is not in this corpus")
+    path = corpus_gif(name)
     src = SourceGif(path, tmp_path)
     sizes = {}
     for level in FUZZ_PROBE_LEVELS:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from giflab.engines import EngineConfig, SourceGif, Variant, get_engine
+from giflab.engines import SourceGif, Variant
 from giflab.engines.gifski import gifski_quality
 from giflab.features.gifski_probe import (
     GIFSKI_HEADER_BYTES,
@@ -24,7 +24,7 @@ from giflab.features.gifski_probe import (
 from giflab.features.lzw import DeltaLzwEstimate
 from giflab.features.sampling import GIFSKI_PROBE_LEVELS, rgba_words
 from giflab.frames import iter_frames
-from tests.conftest import corpus_dir
+from tests.conftest import corpus_gif, installed_engine
 
 
 def rgba(rgb: np.ndarray, alpha: int = 255) -> np.ndarray:
@@ -112,15 +112,10 @@ def test_lossy_levels_shrink_a_noisy_animation_and_every_ratio_has_a_header():
     assert one.ratios(0.0) == {0: 1.0}  # no lossless estimate: nothing to compare with
 
 
-def anime(name: str) -> Path:
-    path = corpus_dir() / name
-    if not path.is_file():
-        pytest.skip(f"{name} is not in this corpus")
-    return path
-
-
 def test_the_budget_counts_fewer_frames_and_keeps_the_ratio():
-    path = anime("AnimeGifs__public__private__files__171523__683d9284a7edbc6e4175d654ccee60ca.gif")
+    path = corpus_gif(
+        "AnimeGifs__public__private__files__171523__683d9284a7edbc6e4175d654ccee60ca.gif"
+    )
     frames = [f.rgba for f in iter_frames(path)]
     whole = probe_bytes(frames, levels=(0, 60))
     budgeted = probe_bytes(frames, levels=(0, 60), budget=20_000)
@@ -131,10 +126,7 @@ def test_the_budget_counts_fewer_frames_and_keeps_the_ratio():
 
 @pytest.fixture(scope="module")
 def gifski():
-    engine = get_engine("gifski", EngineConfig())
-    if not engine.available().ok:
-        pytest.skip(f"gifski unavailable: {engine.available().reason}")
-    return engine
+    return installed_engine("gifski")
 
 
 @pytest.mark.parametrize(
@@ -147,7 +139,7 @@ def gifski():
 )
 def test_estimates_follow_the_binary_renders(name, gifski, tmp_path: Path):
     # Real footage where gifski's render at lossy 120 is 13-36 % of its lossless one.
-    path = anime(name)
+    path = corpus_gif(name)
     src = SourceGif(path, tmp_path)
     lossless = DeltaLzwEstimate()
     frames = []
