@@ -123,3 +123,47 @@ def test_processes_opening_a_new_instance_at_once_all_succeed(tmp_path):
                 assert n == 1, db
     with open_instance(home) as instance:  # and it opens afterwards
         assert instance.get_runs(limit=1) == []
+
+
+ADD_AT = """
+import sys, time
+from giflab_assets.runner import open_instance
+start = float(sys.argv[2])
+with open_instance(__import__("pathlib").Path(sys.argv[1])) as instance:
+    time.sleep(max(0.0, start - time.time()))  # every process adds at that moment
+    for i in range(int(sys.argv[3])):
+        instance.add_dynamic_partitions("gifs", [f"k{i}", f"shared{i // 3}"])
+"""
+
+
+def test_processes_adding_the_same_partitions_at_once_all_succeed(tmp_path):
+    """The CLI and the sensor daemon both register new files. Dagster reads which keys exist,
+    then inserts the rest, so two processes adding one key at once broke the second on the
+    unique index (CI: the sensor died with an IntegrityError). Adding is idempotent here."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    home = tmp_path / "dagster_home"
+    subprocess.run([sys.executable, "-c", OPEN_AT, str(home), "0"], cwd=REPO, check=True)
+    rounds = 150
+    start = time.time() + 6  # the interpreters have started and opened the instance by then
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", ADD_AT, str(home), str(start), str(rounds)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+    with open_instance(home) as instance:
+        keys = instance.get_dynamic_partitions("gifs")
+    wanted = {f"k{i}" for i in range(rounds)} | {f"shared{i // 3}" for i in range(rounds)}
+    assert sorted(keys) == sorted(wanted)
