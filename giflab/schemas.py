@@ -81,7 +81,7 @@ class CompressionRunV1(Record):
 
 
 class GifFeaturesV1(Record):
-    """The 58 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
+    """The 70 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
 
     The six CLIP scores are NULL when the model's weights were unavailable; then
     ``clip_missing_reason`` says why and ``clip_model`` is NULL.
@@ -149,6 +149,19 @@ class GifFeaturesV1(Record):
     gifski_quality_ratio_20: float | None = Field(default=None, ge=-16, le=16)
     gifski_quality_ratio_60: float | None = Field(default=None, ge=-16, le=16)
     gifski_quality_ratio_120: float | None = Field(default=None, ge=-16, le=16)
+    # Features version 8 (the ImageMagick engine's -colors): NULL in older rows, as above.
+    imagemagick_colors_ratio_256_0: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_256_20: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_256_60: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_256_120: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_64_0: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_64_20: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_64_60: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_64_120: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_16_0: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_16_20: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_16_60: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_16_120: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)
@@ -268,6 +281,19 @@ class MetricRecordV1(Record):
     gifski_quality_ratio_20: float | None = Field(default=None, ge=-16, le=16)
     gifski_quality_ratio_60: float | None = Field(default=None, ge=-16, le=16)
     gifski_quality_ratio_120: float | None = Field(default=None, ge=-16, le=16)
+    # Features version 8 (the ImageMagick engine's -colors): NULL in older rows, as above.
+    imagemagick_colors_ratio_256_0: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_256_20: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_256_60: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_256_120: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_64_0: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_64_20: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_64_60: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_64_120: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_16_0: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_16_20: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_16_60: float | None = Field(default=None, ge=-16, le=16)
+    imagemagick_colors_ratio_16_120: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)

@@ -57,7 +57,7 @@ def smooth_noise(w: int = 320, h: int = 240, seed: int = 0) -> np.ndarray:
 
 
 def test_feature_names_are_fixed():
-    assert len(FEATURE_NAMES) == 58 == len(set(FEATURE_NAMES))
+    assert len(FEATURE_NAMES) == 70 == len(set(FEATURE_NAMES))
     assert FEATURE_NAMES[:9][0] == "entropy" and FEATURE_NAMES[9] == "motion_intensity"
     assert FEATURE_NAMES[16:23] == (
         "lossless_compression_ratio",
@@ -76,7 +76,10 @@ def test_feature_names_are_fixed():
     )
     assert FEATURE_NAMES[44:48] == tuple(f"imagemagick_fuzz_ratio_{lv}" for lv in (0, 20, 60, 120))
     assert FEATURE_NAMES[48:52] == tuple(f"gifski_quality_ratio_{lv}" for lv in (0, 20, 60, 120))
-    assert FEATURE_NAMES[52:] == CLIP_FEATURES
+    assert FEATURE_NAMES[52:64] == tuple(
+        f"imagemagick_colors_ratio_{c}_{lv}" for c in (256, 64, 16) for lv in (0, 20, 60, 120)
+    )
+    assert FEATURE_NAMES[64:] == CLIP_FEATURES
     assert set(FEATURE_RANGES) == set(FEATURE_NAMES)
 
 

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from giflab.engines import SourceGif, Variant
-from giflab.features.fuzz_probe import FuzzProbe, fuzz_percent, fuzz_threshold, similar
+from giflab.features.fuzz_probe import (
+    EMPTY_IMAGE_BYTES,
+    FuzzProbe,
+    fuzz_percent,
+    fuzz_threshold,
+    similar,
+)
 from giflab.features.sampling import FUZZ_PROBE_LEVELS, rgba_words
 from giflab.frames import iter_frames
 from tests.conftest import corpus_gif, installed_engine
@@ -58,9 +64,9 @@ def test_noise_within_the_fuzz_is_dropped_and_past_it_kept():
         frames.append(rgba(np.clip(base + noise, 0, 255).astype(np.uint8)))
     ratios = probe_ratios(frames)
     # fuzz 3.3 % (8.5 per channel) keeps most of the noise; 10 % and 20 % (25.5, 51) drop all of
-    # it: only the first frame is left to store.
+    # it: only the first frame is left to store, and a 1x1 placeholder for each of the other 8.
     assert ratios[20] > 0.6
-    assert ratios[60] == ratios[120] < 1 / 8
+    assert ratios[60] == ratios[120] < 1 / 8 + 8 * EMPTY_IMAGE_BYTES / 3000
 
 
 def test_a_slow_fade_is_stored_when_it_has_added_up_past_the_fuzz():
@@ -74,8 +80,10 @@ def test_a_slow_fade_is_stored_when_it_has_added_up_past_the_fuzz():
         shown.append(int(probe._levels[1].screen[0, 0, 0]))
     assert shown[:13] == [40] * 13 and shown[13] == 66  # 26 > 25.5 after 13 frames
     assert sorted(set(shown)) == [40, 66, 92, 118]  # 4 of the 40 frames stored
+    # The other 36 are kept as 1x1 placeholders; the images themselves shrink sevenfold.
+    assert [level.empty for level in probe._levels] == [0, 36]
     ratios = probe.ratios(1000.0)
-    assert ratios[60] < 0.15 * ratios[0]
+    assert ratios[60] * 1000 - 36 * EMPTY_IMAGE_BYTES < 0.15 * ratios[0] * 1000
 
 
 def test_level_zero_is_the_engines_layout_over_the_lossless_estimate():

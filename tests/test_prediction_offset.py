@@ -16,6 +16,7 @@ from giflab.features.sampling import (
     COLOR_PROBE_COLORS,
     FFMPEG_PROBE_COLORS,
     FFMPEG_PROBE_LEVELS,
+    FUZZ_PROBE_COLORS,
     FUZZ_PROBE_LEVELS,
     GIFSKI_PROBE_LEVELS,
     LOSSY_PROBE_LEVELS,
@@ -82,21 +83,24 @@ def test_offset_reads_the_features_the_probes_write():
     assert set(OFFSET_FEATURES) <= set(FEATURE_NAMES)
     assert OFFSET_PROBES["ffmpeg"][1:] == (FFMPEG_PROBE_COLORS, FFMPEG_PROBE_LEVELS)
     assert set(offset_features("ffmpeg")) <= set(FEATURE_NAMES)
-    assert OFFSET_PROBES["imagemagick"][1:] == ((), FUZZ_PROBE_LEVELS)
-    assert offset_features("imagemagick") == (
-        "lzw_size_ratio",
-        *(f"imagemagick_fuzz_ratio_{lv}" for lv in FUZZ_PROBE_LEVELS),
-    )
+    assert OFFSET_PROBES["imagemagick"][1:] == (FUZZ_PROBE_COLORS, FUZZ_PROBE_LEVELS)
     assert set(offset_features("imagemagick")) <= set(FEATURE_NAMES)
     assert OFFSET_PROBES["gifski"][1:] == ((), GIFSKI_PROBE_LEVELS)
+    assert offset_features("gifski") == (
+        "lzw_size_ratio",
+        *(f"gifski_quality_ratio_{lv}" for lv in GIFSKI_PROBE_LEVELS),
+    )
     assert set(offset_features("gifski")) <= set(FEATURE_NAMES)
     assert "gifski" in TrainConfig().lzw_offset_engines
     assert "imagemagick" in TrainConfig().lzw_offset_engines
 
 
-def fuzz_rows(lossy, colors=256, size_ratio=-1.0, probes=(0.1, -0.2, -0.6, -1.0)) -> np.ndarray:
+def colourless_rows(
+    lossy, colors=256, size_ratio=-1.0, probes=(0.1, -0.2, -0.6, -1.0)
+) -> np.ndarray:
+    """Model inputs whose gifski probes (lossy 0, 20, 60, 120) are ``probes``."""
     x = np.zeros((len(lossy), len(MODEL_INPUTS)))
-    names = offset_features("imagemagick")
+    names = offset_features("gifski")
     for name, value in zip(names, [size_ratio, *probes], strict=True):
         x[:, MODEL_INPUTS.index(name)] = value
     x[:, -3], x[:, -2], x[:, -1] = lossy, colors, 1.0
@@ -104,14 +108,16 @@ def fuzz_rows(lossy, colors=256, size_ratio=-1.0, probes=(0.1, -0.2, -0.6, -1.0)
 
 
 def test_an_offset_without_colour_counts_is_one_row_for_every_count():
-    offset = make_offset(MODEL_INPUTS, Unscaled(), engine="imagemagick")
-    assert offset["levels"] == list(FUZZ_PROBE_LEVELS) and offset["colors"] == []
+    offset = make_offset(MODEL_INPUTS, Unscaled(), engine="gifski")
+    assert offset["levels"] == list(GIFSKI_PROBE_LEVELS) and offset["colors"] == []
     assert offset["min_colors"] == 1  # every colour count is predicted through the offset
-    got = lzw_offset(offset, fuzz_rows([0, 10, 20, 40, 60, 90, 120, 200]))
+    got = lzw_offset(offset, colourless_rows([0, 10, 20, 40, 60, 90, 120, 200]))
     log2 = -1.0 + np.array([0.1, -0.05, -0.2, -0.4, -0.6, -0.8, -1.0, -1.0])
     np.testing.assert_allclose(got, np.log(2) * log2)
     # The same at every colour count; a probe that rises with loss is capped by the ones below.
-    same = lzw_offset(offset, fuzz_rows([0, 60, 120], colors=16, probes=(0.1, 0.3, -0.6, -0.2)))
+    same = lzw_offset(
+        offset, colourless_rows([0, 60, 120], colors=16, probes=(0.1, 0.3, -0.6, -0.2))
+    )
     np.testing.assert_allclose(same, np.log(2) * (-1.0 + np.array([0.1, -0.6, -0.6])))
 
 
@@ -244,11 +250,10 @@ def test_native_files_and_the_card_rebuild_the_prediction(corpus, tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:X does not have valid feature names")
-@pytest.mark.parametrize("engine", ["imagemagick", "gifski"])
-def test_an_offset_without_colour_counts_trains_exports_and_loads(engine, corpus, tmp_path):
-    # The corpus renders under ImageMagick's or gifski's name: their offsets (no colour counts)
-    # go through training, the card and the native files like gifsicle's; every colour count
-    # uses them.
+def test_an_offset_without_colour_counts_trains_exports_and_loads(corpus, tmp_path):
+    # The corpus renders under gifski's name: its offset (no colour counts) goes through
+    # training, the card and the native files like gifsicle's; every colour count uses it.
+    engine = "gifski"
     table, scaler, _ = corpus
     renders = table.assign(engine=engine)
     trained = train_engine(renders, scaler, engine, TrainConfig(**EARLY))

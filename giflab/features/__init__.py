@@ -1,12 +1,12 @@
 """Visual features of a GIF: the only input of GifLab's size-prediction models.
 
 ``extract_features(path)`` decodes the GIF once, samples frames by fixed rules
-(``giflab.features.sampling``) and returns the 58 values of ``FEATURE_NAMES`` in a fixed order:
-9 spatial, 7 temporal, 36 compressibility (the last 34, ``run_length``, ``lzw_size_ratio``, the
+(``giflab.features.sampling``) and returns the 70 values of ``FEATURE_NAMES`` in a fixed order:
+9 spatial, 7 temporal, 48 compressibility (the last 46, ``run_length``, ``lzw_size_ratio``, the
 three ``lzw_lossy_ratio_<L>``, the twelve ``lzw_colors_ratio_<C>_<L>``, the nine
-``ffmpeg_colors_ratio_<C>_<L>``, the four ``imagemagick_fuzz_ratio_<L>`` and the four
-``gifski_quality_ratio_<L>``, are GifLab's own) and 6 CLIP scores. Definitions, ranges and
-evidence: docs/features.md.
+``ffmpeg_colors_ratio_<C>_<L>``, the four ``imagemagick_fuzz_ratio_<L>``, the four
+``gifski_quality_ratio_<L>`` and the twelve ``imagemagick_colors_ratio_<C>_<L>``, are GifLab's
+own) and 6 CLIP scores. Definitions, ranges and evidence: docs/features.md.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ FEATURE_NAMES = CLASSICAL_FEATURES + CLIP_FEATURES
 # 5: ffmpeg_colors_ratio_<C>_<L>, GifLab's ffmpeg engine emulated (giflab.features.ffmpeg_probe).
 # 6: imagemagick_fuzz_ratio_<L>, the ImageMagick engine's -fuzz (giflab.features.fuzz_probe).
 # 7: gifski_quality_ratio_<L>, the gifski engine's --quality (giflab.features.gifski_probe).
-FEATURES_VERSION = 7
+# 8: imagemagick_colors_ratio_<C>_<L>, the ImageMagick engine's -colors
+#    (giflab.features.imagemagick_colors).
+FEATURES_VERSION = 8
 
 # Closed bounds every value lies in (documented per feature in docs/features.md).
 FEATURE_RANGES: dict[str, tuple[float, float]] = {
@@ -55,6 +57,7 @@ FEATURE_RANGES: dict[str, tuple[float, float]] = {
                 "ffmpeg_colors_ratio_",
                 "imagemagick_fuzz_ratio_",
                 "gifski_quality_ratio_",
+                "imagemagick_colors_ratio_",
             )
         )
     },

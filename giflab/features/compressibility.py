@@ -22,6 +22,7 @@ from giflab.features.sampling import (
     FFMPEG_PROBES,
     FUZZ_PROBE_LEVELS,
     GIFSKI_PROBE_LEVELS,
+    IMAGEMAGICK_PROBES,
     LOSSY_PROBE_LEVELS,
     GifSample,
 )
@@ -38,6 +39,7 @@ COMPRESSIBILITY_FEATURES = (
     *(f"ffmpeg_colors_ratio_{colors}_{level}" for colors, level in FFMPEG_PROBES),
     *(f"imagemagick_fuzz_ratio_{level}" for level in FUZZ_PROBE_LEVELS),
     *(f"gifski_quality_ratio_{level}" for level in GIFSKI_PROBE_LEVELS),
+    *(f"imagemagick_colors_ratio_{colors}_{level}" for colors, level in IMAGEMAGICK_PROBES),
 )
 LZW_RATIO_BOUND = 16.0  # log2 bounds of lzw_size_ratio: 1/65536 .. 65536 times the file
 
@@ -142,6 +144,16 @@ def gifski_quality_ratios(sample: GifSample) -> dict[str, float]:
     return _log2_ratios("gifski_quality_ratio", sample.gifski_ratios, GIFSKI_PROBE_LEVELS)
 
 
+def imagemagick_colors_ratios(sample: GifSample) -> dict[str, float]:
+    """``imagemagick_colors_ratio_<C>_<L>``: log2(estimated bytes of GifLab's ImageMagick
+    engine's file at lossy L and ``-colors C`` (its ``-fuzz`` and ``-layers Optimize`` as in
+    ``imagemagick_fuzz_ratio_<L>``, then the optimiser's remap to one 256-colour palette and an
+    octree palette per frame with Floyd–Steinberg dithering;
+    ``giflab.features.imagemagick_colors``) / estimated lossless GIF bytes), in [-16, 16]. A GIF
+    that decoded no frame gets 0."""
+    return _log2_ratios("imagemagick_colors_ratio", sample.imagemagick_ratios, IMAGEMAGICK_PROBES)
+
+
 def compressibility_features(sample: GifSample) -> dict[str, float]:
     """The compressibility features of ``sample``, in ``COMPRESSIBILITY_FEATURES`` order."""
     return {
@@ -154,4 +166,5 @@ def compressibility_features(sample: GifSample) -> dict[str, float]:
         **ffmpeg_colors_ratios(sample),
         **imagemagick_fuzz_ratios(sample),
         **gifski_quality_ratios(sample),
+        **imagemagick_colors_ratios(sample),
     }

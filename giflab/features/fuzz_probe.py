@@ -31,12 +31,14 @@ Evidence: docs/features.md.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from giflab.engines.imagemagick import FUZZ_PER_LOSSY
+from giflab.features.imagemagick_colors import GAMMA_EXTENSION_BYTES, quantized_indices, remap
 from giflab.features.lzw import (
     FRAME_BYTES,
     PALETTE_LIMIT,
@@ -86,10 +88,45 @@ def image_bytes(lzw: LzwCounter, crop: np.ndarray, drawn: np.ndarray | None) -> 
 # What the engine's file holds besides its images: signature and screen descriptor, the
 # NETSCAPE loop extension, the trailer (the first image's table is counted with it, as local).
 IM_HEADER_BYTES = 13 + 19 + 1
+# A frame that changes nothing on screen is still written (ImageMagick keeps every frame for its
+# delay) as a 1x1 transparent image: graphic control extension 8, descriptor 10, a 2-entry table
+# 6, LZW 5 bytes; and when -colors quantises it (its colormap is larger than C) also the gamma
+# extension ImageMagick writes before a quantised grey image (``GAMMA_EXTENSION_BYTES``: all 9
+# such placeholders of chi.gif at 64 colours, none at 256). A terminal recording is mostly such
+# frames.
+EMPTY_IMAGE_BYTES = 29
+
+
+def quantized_bytes(
+    lzw: LzwCounter,
+    rgba: np.ndarray,
+    drawn: np.ndarray | None,
+    colors: int,
+    colormap: int | None = None,
+) -> int:
+    """Bytes of one stored image after ``-colors colors`` (``giflab.features.imagemagick_colors``;
+    ``colormap``: the size of the shared colormap it carries): ``rgba``'s pixels outside
+    ``drawn`` (None: all) transparent, a local table of the palette's size, as ImageMagick
+    writes it."""
+    indices, size, extra = quantized_indices(rgba, drawn, colors, colormap)
+    code_size = min_code_size(size - 1)
+    return FRAME_BYTES + extra + (3 << code_size) + lzw.data_bytes(indices.ravel(), code_size)
+
+
+def _digest(*arrays: np.ndarray | None) -> bytes:
+    """A digest of the arrays' shapes and contents (None counts as a marker)."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        if a is None:
+            h.update(b"none")
+            continue
+        h.update(repr((a.shape, a.dtype.str)).encode())
+        h.update(np.ascontiguousarray(a).data)
+    return h.digest()
 
 
 class _Level:
-    """One fuzz level's screen and byte count."""
+    """One fuzz level's screen, byte count and (with colour counts) stored images."""
 
     def __init__(self, lossy: int) -> None:
         self.lossy = lossy
@@ -97,6 +134,9 @@ class _Level:
         self.screen: np.ndarray | None = None  # RGBA, what the previous stored images show
         self.words: np.ndarray | None = None  # the screen's colour words
         self.bytes = 0
+        self.empty = 0  # frames that changed nothing on this level's screen
+        # (weight, RGBA, drawn mask or None) of each counted stored image, for ``-colors``
+        self.images: list[tuple[int, np.ndarray, np.ndarray | None]] = []
 
 
 class FuzzProbe:
@@ -106,14 +146,26 @@ class FuzzProbe:
 
     Every frame's screen is kept; the images are counted until ``budget`` changed pixels have
     been, then every 2nd frame's (weighted 2), then every 4th, and so on, the same frames at
-    every level.
+    every level. With ``colors``, ``color_ratios`` estimates ``-colors C`` after the fuzz too
+    (``giflab.features.imagemagick_colors``), from the stored images of the frames
+    ``colors_budget`` picks the same way, by the area of the GIF's changed boxes.
     """
 
-    def __init__(self, levels: Sequence[int], budget: int | None = None) -> None:
+    def __init__(
+        self,
+        levels: Sequence[int],
+        budget: int | None = None,
+        colors: Sequence[int] = (),
+        colors_budget: int | None = None,
+    ) -> None:
         self._levels = [_Level(int(level)) for level in levels]
+        self._colors = tuple(int(c) for c in colors)
         self._lzw = LzwCounter()
         self._prev: np.ndarray | None = None  # the previous frame's colour words
         self._budget = FrameBudget(budget)
+        # The colour estimates quantise whole stored images, not just their changed pixels: a
+        # budget of their own, of the GIF's changed boxes' area.
+        self._colors_budget = FrameBudget(colors_budget)
 
     def add(self, rgba: np.ndarray, words: np.ndarray) -> None:
         """The next frame: (H, W, 4) uint8 RGBA and its (H, W) colour words (``rgba_words``)."""
@@ -123,31 +175,43 @@ class FuzzProbe:
             for level in self._levels:
                 level.screen, level.words = rgba.copy(), words.copy()
                 level.bytes += first
+                if self._colors:
+                    level.images.append((1, level.screen.copy(), None))
             return
         found = changed_box(words, prev)
-        if found is None:
-            return  # nothing changed in the GIF, so nothing on any screen
+        if found is None:  # nothing changed in the GIF, so nothing on any screen
+            for level in self._levels:
+                level.empty += 1
+            return
         box, changed = found
         stride = self._budget.next_weight()
         counted = stride > 0
         inside = changed[box]
         if counted:
             self._budget.spend(inside.sum())
+        colors_stride = self._colors_budget.next_weight() if self._colors else 0
+        if colors_stride:
+            self._colors_budget.spend(inside.size)
         crop_rgba, crop_words = rgba[box], words[box]
         for level in self._levels:
             shown = level.screen[box]
             moved = inside & ~similar(crop_rgba, shown, level.threshold)
             if not moved.any():
+                level.empty += 1
                 continue
             shown[moved] = crop_rgba[moved]
             level.words[box][moved] = crop_words[moved]
-            if counted:
+            if counted or colors_stride:
                 rows = np.flatnonzero(moved.any(axis=1))
                 cols = np.flatnonzero(moved.any(axis=0))
                 inner = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+            if counted:
                 level.bytes += stride * image_bytes(
                     self._lzw, level.words[box][inner], moved[inner]
                 )
+            if colors_stride:
+                image = level.screen[box][inner].copy()
+                level.images.append((colors_stride, image, moved[inner]))
 
     def ratios(self, lossless_bytes: float) -> dict[int, float]:
         """{lossy level: estimated bytes of the engine's file at its fuzz / ``lossless_bytes``}
@@ -155,5 +219,48 @@ class FuzzProbe:
         if self._prev is None or lossless_bytes <= 0:
             return {level.lossy: 1.0 for level in self._levels}
         return {
-            level.lossy: (IM_HEADER_BYTES + level.bytes) / lossless_bytes for level in self._levels
+            level.lossy: (IM_HEADER_BYTES + level.empty * EMPTY_IMAGE_BYTES + level.bytes)
+            / lossless_bytes
+            for level in self._levels
         }
+
+    def color_ratios(self, lossless_bytes: float) -> dict[tuple[int, int], float]:
+        """{(colour count C, lossy level): estimated bytes of the engine's file at that fuzz after
+        ``-layers Optimize``'s remap to one 256-colour palette and ``-colors C`` on each image
+        / ``lossless_bytes``} for the ``colors`` given (1.0 each before any frame or without a
+        lossless estimate)."""
+        keys = [(c, level.lossy) for c in self._colors for level in self._levels]
+        if self._prev is None or lossless_bytes <= 0:
+            return dict.fromkeys(keys, 1.0)
+        found: dict[tuple[int, int], float] = {}
+        # Levels often store the same images (a still GIF, a fuzz below its changes): each
+        # remap and each quantised image is computed once per content.
+        remaps: dict[bytes, tuple[list[np.ndarray], int]] = {}
+        images: dict[tuple[bytes, int, int], int] = {}
+        for level in self._levels:
+            key = _digest(
+                *(a for w, rgba, drawn in level.images for a in (np.int64(w), rgba, drawn))
+            )
+            if key not in remaps:
+                remaps[key] = remap(
+                    [(rgba, drawn) for _, rgba, drawn in level.images],
+                    weights=[w for w, _, _ in level.images],
+                )
+            remapped, colormap = remaps[key]
+            digests = [
+                _digest(rgba, drawn)
+                for rgba, (_, _, drawn) in zip(remapped, level.images, strict=True)
+            ]
+            for c in self._colors:
+                empty = EMPTY_IMAGE_BYTES + GAMMA_EXTENSION_BYTES * (colormap > c)
+                total = IM_HEADER_BYTES + level.empty * empty
+                for digest, rgba, (weight, _, drawn) in zip(
+                    digests, remapped, level.images, strict=True
+                ):
+                    if (digest, c, colormap) not in images:
+                        images[(digest, c, colormap)] = quantized_bytes(
+                            self._lzw, rgba, drawn, c, colormap
+                        )
+                    total += weight * images[(digest, c, colormap)]
+                found[(c, level.lossy)] = total / lossless_bytes
+        return {key: found[key] for key in keys}

@@ -47,6 +47,13 @@ FFMPEG_PROBE_PIXELS = 4_000_000
 # images they count at each stride before it doubles.
 FUZZ_PROBE_LEVELS = (0, 20, 60, 120)
 FUZZ_PROBE_PIXELS = 2_000_000
+# Colour counts of the ImageMagick engine's -colors the same probe also estimates at those
+# levels (``imagemagick_colors_ratio_<C>_<L>``; ``giflab.features.imagemagick_colors``).
+FUZZ_PROBE_COLORS = (256, 64, 16)
+# The area of the GIF's changed boxes whose stored images the colour estimates quantise at each
+# stride before it doubles.
+FUZZ_COLORS_PIXELS = 2_000_000
+IMAGEMAGICK_PROBES = tuple((c, lv) for c in FUZZ_PROBE_COLORS for lv in FUZZ_PROBE_LEVELS)
 # Lossy levels of GifLab's gifski engine (--quality 100 - 0.75 L) the gifski probes estimate
 # (``gifski_quality_ratio_<L>``; ``giflab.features.gifski_probe``), and the changed pixels whose
 # frames they quantise and count at each stride before it doubles.
@@ -159,6 +166,9 @@ class GifSample:
     # ``FuzzProbe.ratios``: estimated bytes of the ImageMagick engine's file at lossy L's fuzz /
     # lossless (L = 0: no fuzz, the engine's layout), keyed L
     fuzz_ratios: dict[int, float] = field(default_factory=dict)
+    # ``FuzzProbe.color_ratios``: estimated bytes of the ImageMagick engine's file at lossy L's
+    # fuzz and -colors C / lossless, keyed (C, L)
+    imagemagick_ratios: dict[tuple[int, int], float] = field(default_factory=dict)
     # ``GifskiProbe.ratios``: estimated bytes of the gifski engine's file at lossy L / lossless
     gifski_ratios: dict[int, float] = field(default_factory=dict)
     file_bytes: int = 0
@@ -192,7 +202,13 @@ def sample_gif(
     lzw = DeltaLzwEstimate(LOSSY_PROBE_LEVELS, lossy_budget=LOSSY_PROBE_PIXELS)
     histogram = StoredHistogram()  # what gifsicle --colors picks its palette from
     full_histogram = FullHistogram()  # what ffmpeg's palettegen picks its palette from
-    fuzz = FuzzProbe(FUZZ_PROBE_LEVELS, budget=FUZZ_PROBE_PIXELS)  # ImageMagick's -fuzz
+    # ImageMagick's -fuzz, and its -colors after them
+    fuzz = FuzzProbe(
+        FUZZ_PROBE_LEVELS,
+        budget=FUZZ_PROBE_PIXELS,
+        colors=FUZZ_PROBE_COLORS,
+        colors_budget=FUZZ_COLORS_PIXELS,
+    )
     gifski = GifskiProbe(GIFSKI_PROBE_LEVELS, budget=GIFSKI_PROBE_PIXELS)  # gifski's --quality
     with single_threaded_cv2():
         for frame in iter_frames(path, limits=limits):
@@ -210,6 +226,7 @@ def sample_gif(
     sample.lzw_bytes = lzw.total_bytes()
     sample.lossy_ratios = lzw.lossy_ratios()
     sample.fuzz_ratios = fuzz.ratios(lzw.total_bytes())
+    sample.imagemagick_ratios = fuzz.color_ratios(lzw.total_bytes())
     sample.gifski_ratios = gifski.ratios(lzw.total_bytes())
     # The colour and ffmpeg probes need the whole GIF's histogram first: a second pass
     # (decoding is ~10 % of the features' time).

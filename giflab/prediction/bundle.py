@@ -38,17 +38,17 @@ VARIANT_INPUTS = ("lossy", "colors", "frame_keep")
 # levels ascending): ``<prefix>_<C>_<L>`` is log2(GifLab's estimate of the engine's render at
 # C colours and lossy L / the GIF re-encoded losslessly), the offset's grid. gifsicle's are the
 # colour probes (``giflab.features.quantize``; 256 being the GIF's own palette when it has no
-# more), ffmpeg's the ffmpeg probes (``giflab.features.ffmpeg_probe``). An engine whose probes
-# have no colour count (ImageMagick's fuzz probes, ``giflab.features.fuzz_probe``: its
-# per-frame palettes are not emulated; gifski's, ``giflab.features.gifski_probe``: it has no
-# colour knob) has ``()`` for colours and ``<prefix>_<L>`` features: one grid row that holds
-# for every colour count. They are
+# more), ffmpeg's the ffmpeg probes (``giflab.features.ffmpeg_probe``), ImageMagick's its
+# ``-fuzz`` and ``-colors`` emulated (``giflab.features.imagemagick_colors``). An engine whose
+# probes have no colour count (gifski's, ``giflab.features.gifski_probe``: it has no colour
+# knob) has ``()`` for colours and ``<prefix>_<L>`` features: one grid row that holds for every
+# colour count. They are
 # ``giflab.features.sampling``'s constants (tested), not imported, so that this module needs
 # numpy alone.
 OFFSET_PROBES: dict[str, tuple[str, tuple[int, ...], tuple[int, ...]]] = {
     "gifsicle": ("lzw_colors_ratio", (256, 64, 16), (0, 20, 60, 120)),
     "ffmpeg": ("ffmpeg_colors_ratio", (256, 64, 16), (0, 60, 120)),
-    "imagemagick": ("imagemagick_fuzz_ratio", (), (0, 20, 60, 120)),
+    "imagemagick": ("imagemagick_colors_ratio", (256, 64, 16), (0, 20, 60, 120)),
     "gifski": ("gifski_quality_ratio", (), (0, 20, 60, 120)),
 }
 OFFSET_LEVELS = OFFSET_PROBES["gifsicle"][2]
