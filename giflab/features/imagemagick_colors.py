@@ -1,9 +1,12 @@
 """ImageMagick 6's ``-dither FloydSteinberg -colors C`` on one stored image, for the
 ``imagemagick_colors_ratio_<C>_<L>`` probes (``giflab.features.fuzz_probe``).
 
-GifLab's ImageMagick engine quantises every optimised frame on its own (``-colors`` after
-``-layers Optimize``), so each frame gets a local table. Written from ImageMagick 6.9's
-``quantize.c`` (the ``convert`` Debian ships), our own code:
+GifLab's ImageMagick engine runs ``-layers Optimize`` and then ``-colors C``. The optimiser's
+last step remaps every frame to one shared palette of at most 256 colours (``remap``); then
+``-colors`` quantises each frame on its own, so each gets a local table, but only a frame whose
+colormap (the shared one) is larger than C: at 256 colours it merely drops unused entries.
+Written from ImageMagick 6.9's ``quantize.c`` and ``mogrify.c`` (the ``convert`` Debian ships),
+our own code:
 
 * **tree depth**: ``Log4(C) + 2``, one less when dithering (256 -> 5, 64 -> 4, 16 -> 3); 8 for an
   image whose pixels are all grey (``SetImageGray``);
