@@ -1,5 +1,5 @@
-"""The fuzz probes: ImageMagick's ``-fuzz F% -layers Optimize`` screen, by hand and against the
-real binary's renders."""
+"""The fuzz probes: ImageMagick's ``-fuzz F% -layers Optimize`` screen, by hand, and the probe's
+fuzz and colour estimates against the real binary's renders."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from giflab.features.fuzz_probe import (
     fuzz_threshold,
     similar,
 )
-from giflab.features.sampling import FUZZ_PROBE_LEVELS, rgba_words
+from giflab.features.lzw import DeltaLzwEstimate
+from giflab.features.sampling import FUZZ_PROBE_COLORS, FUZZ_PROBE_LEVELS, rgba_words
 from giflab.frames import iter_frames
 from tests.conftest import corpus_gif, installed_engine
 
@@ -148,3 +149,39 @@ def test_ratios_follow_the_engine_renders(name, imagemagick, tmp_path: Path):
         real = sizes[level] / sizes[0]
         assert abs(math.log(ratios[level] / real)) < 0.2, (level, ratios[level], real)
     assert sizes[120] < 0.5 * sizes[0]  # the fuzz really bites on these
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "AnimeGifs__public__private__files__171523__683d9284a7edbc6e4175d654ccee60ca.gif",
+        "Pillow__Tests__images__chi.gif",
+        "lottie-android__After_Effects_Samples__Test___Gif__Test_ShapeTypes.gif",
+    ],
+)
+def test_colour_estimates_follow_the_engine_renders(name, imagemagick, tmp_path: Path):
+    # Real footage, a photo-like test image and vector art whose frames carry local tables
+    # (more than 256 colours in all, so -layers Optimize's remap reduces them).
+    path = corpus_gif(name)
+    src = SourceGif(path, tmp_path)
+    lossless = DeltaLzwEstimate()
+    probe = FuzzProbe((0, 120), colors=FUZZ_PROBE_COLORS)
+    for frame in iter_frames(path):
+        words = rgba_words(frame.rgba)
+        lossless.add(words)
+        probe.add(frame.rgba, words)
+    ratios = probe.color_ratios(lossless.total_bytes())
+    sizes = {}
+    for colors in FUZZ_PROBE_COLORS:
+        for level in (0, 120):
+            variant = Variant(level, colors, 1.0)
+            out = imagemagick.render(src, variant, tmp_path / f"c{colors}l{level}.gif", 300)
+            sizes[(colors, level)] = out.output.stat().st_size
+            estimate = ratios[(colors, level)] * lossless.total_bytes()
+            assert abs(math.log(estimate / sizes[(colors, level)])) < 0.1, (
+                colors,
+                level,
+                estimate,
+                sizes[(colors, level)],
+            )
+    assert sizes[(16, 0)] < 0.8 * sizes[(256, 0)]  # the colour counts really differ on these

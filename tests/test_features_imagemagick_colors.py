@@ -1,16 +1,12 @@
 """ImageMagick's -colors emulated: its octree's depth, classification and reduction, its cached
-serpentine Floyd–Steinberg, -layers Optimize's remap, and the estimate against the real
-binary's renders."""
+serpentine Floyd–Steinberg, -layers Optimize's remap and the colour budget (the estimate against
+the real binary's renders is in tests/test_features_fuzz_probe.py)."""
 
 from __future__ import annotations
-
-import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from giflab.engines import SourceGif, Variant
 from giflab.features.fuzz_probe import FuzzProbe
 from giflab.features.imagemagick_colors import (
     dither,
@@ -19,10 +15,9 @@ from giflab.features.imagemagick_colors import (
     remap,
     tree_depth,
 )
-from giflab.features.lzw import DeltaLzwEstimate
-from giflab.features.sampling import FUZZ_PROBE_COLORS, rgba_words
+from giflab.features.sampling import rgba_words
 from giflab.frames import iter_frames
-from tests.conftest import corpus_gif, installed_engine
+from tests.conftest import corpus_gif
 
 
 def rgba(rgb: np.ndarray, alpha: int = 255) -> np.ndarray:
@@ -156,47 +151,6 @@ def test_the_probe_reports_every_colour_count_at_every_level():
     assert list(ratios) == [(256, 0), (256, 120), (16, 0), (16, 120)]
     assert ratios[(16, 0)] < ratios[(256, 0)]  # 16 colours code in 4-bit codes
     assert FuzzProbe((0,), colors=(16,)).color_ratios(1.0) == {(16, 0): 1.0}  # no frame yet
-
-
-@pytest.fixture(scope="module")
-def imagemagick():
-    return installed_engine("imagemagick")
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "AnimeGifs__public__private__files__171523__683d9284a7edbc6e4175d654ccee60ca.gif",
-        "Pillow__Tests__images__chi.gif",
-        "lottie-android__After_Effects_Samples__Test___Gif__Test_ShapeTypes.gif",
-    ],
-)
-def test_estimates_follow_the_binary_renders(name, imagemagick, tmp_path: Path):
-    # Real footage, a photo-like test image and vector art whose frames carry local tables
-    # (more than 256 colours in all, so -layers Optimize's remap reduces them).
-    path = corpus_gif(name)
-    src = SourceGif(path, tmp_path)
-    lossless = DeltaLzwEstimate()
-    probe = FuzzProbe((0, 120), colors=FUZZ_PROBE_COLORS)
-    for frame in iter_frames(path):
-        words = rgba_words(frame.rgba)
-        lossless.add(words)
-        probe.add(frame.rgba, words)
-    ratios = probe.color_ratios(lossless.total_bytes())
-    sizes = {}
-    for colors in FUZZ_PROBE_COLORS:
-        for level in (0, 120):
-            variant = Variant(level, colors, 1.0)
-            out = imagemagick.render(src, variant, tmp_path / f"c{colors}l{level}.gif", 300)
-            sizes[(colors, level)] = out.output.stat().st_size
-            estimate = ratios[(colors, level)] * lossless.total_bytes()
-            assert abs(math.log(estimate / sizes[(colors, level)])) < 0.1, (
-                colors,
-                level,
-                estimate,
-                sizes[(colors, level)],
-            )
-    assert sizes[(16, 0)] < 0.8 * sizes[(256, 0)]  # the colour counts really differ on these
 
 
 def test_the_colours_budget_counts_fewer_images_and_keeps_the_ratio():

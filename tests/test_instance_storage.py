@@ -78,6 +78,33 @@ def test_a_range_run_records_the_same_in_batches_as_event_by_event(tmp_path, mon
         assert sorted(instance.get_materialized_partitions(AssetKey("ranged"))) == KEYS
 
 
+def run_at_once(
+    script: str, args: list[str], processes: int, timeout: float, extra: tuple[str, ...] = ()
+) -> None:
+    """Run ``script`` in ``processes`` interpreters given ``args``, a start time 6 s ahead (when
+    they have all started and imported) and ``extra``; each must exit 0."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    start = str(time.time() + 6)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *args, start, *extra],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=timeout)
+        assert p.returncode == 0, err[-2000:]
+
+
 OPEN_AT = """
 import sys, time
 from giflab_assets.runner import open_instance
@@ -94,27 +121,9 @@ def test_processes_opening_a_new_instance_at_once_all_succeed(tmp_path):
     table twice in CI, breaking every later open), so GifLab's storage creates them under a
     file lock."""
     import sqlite3
-    import subprocess
-    import sys
-    import time
-
-    from tests.conftest import REPO
 
     home = tmp_path / "dagster_home"
-    start = time.time() + 6  # the interpreters have started and imported by then
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", OPEN_AT, str(home), str(start)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(6)
-    ]
-    for p in procs:
-        _, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err[-2000:]
+    run_at_once(OPEN_AT, [str(home)], processes=6, timeout=120)
     for db in home.rglob("*.db"):
         with sqlite3.connect(db) as conn:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
@@ -142,27 +151,13 @@ def test_processes_adding_the_same_partitions_at_once_all_succeed(tmp_path):
     unique index (CI: the sensor died with an IntegrityError). Adding is idempotent here."""
     import subprocess
     import sys
-    import time
 
     from tests.conftest import REPO
 
     home = tmp_path / "dagster_home"
     subprocess.run([sys.executable, "-c", OPEN_AT, str(home), "0"], cwd=REPO, check=True)
     rounds = 150
-    start = time.time() + 6  # the interpreters have started and opened the instance by then
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", ADD_AT, str(home), str(start), str(rounds)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    for p in procs:
-        _, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err[-2000:]
+    run_at_once(ADD_AT, [str(home)], processes=4, timeout=300, extra=(str(rounds),))
     with open_instance(home) as instance:
         keys = instance.get_dynamic_partitions("gifs")
     wanted = {f"k{i}" for i in range(rounds)} | {f"shared{i // 3}" for i in range(rounds)}
