@@ -4,6 +4,8 @@ below 16 colours; rebuilt from the native files."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,7 +36,12 @@ from giflab.prediction.bundle import (
 from giflab.prediction.config import TrainConfig
 from giflab.prediction.export import export_models
 from giflab.prediction.load import load_models
-from giflab.prediction.train import model_matrix, train_engine
+from giflab.prediction.train import (
+    _drop_correction_unless_it_helps,
+    log_size_ratio,
+    model_matrix,
+    train_engine,
+)
 from tests.training_db import training_table
 
 EARLY = {"min_val_gifs": 2}
@@ -270,3 +277,50 @@ def test_an_offset_without_colour_counts_trains_exports_and_loads(corpus, tmp_pa
     np.testing.assert_allclose(
         bundle_mod.predict_log_ratio(loaded, x), predicted, rtol=1e-6, atol=1e-6
     )
+
+
+def test_an_offset_without_correction_predicts_the_estimate(corpus):
+    table, scaler, _ = corpus
+    config = TrainConfig(**EARLY, offset_correction="off")
+    trained = train_engine(table, scaler, "gifsicle", config)
+    offset = trained.bundle["offset"]
+    x = model_matrix(table, scaler)
+    assert isinstance(offset["regressor"], xgboost.XGBRegressor)  # exported like a fitted one
+    assert (offset["regressor"].predict(x) == 0).all()
+    full = x[:, -2] >= 16
+    np.testing.assert_allclose(
+        bundle_mod.predict_log_ratio(trained.bundle, x)[full], lzw_offset(offset, x)[full]
+    )
+
+
+class ExactResidual:
+    """A correction that is exactly what the estimate misses on the rows it was built for."""
+
+    def __init__(self, residual: np.ndarray) -> None:
+        self.residual = residual
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.residual
+
+
+def test_auto_keeps_the_correction_only_when_it_lowers_the_val_error(corpus):
+    table, scaler, trained = corpus
+    val = table[table["split"] == "val"]
+    x = model_matrix(val, scaler)
+    bundle = copy.deepcopy(trained.bundle)
+    # A correction far off every render is dropped, and the note says so.
+    bundle["offset"]["regressor"] = xgboost.XGBRegressor(
+        n_estimators=1, max_depth=1, base_score=2.0
+    ).fit(x[:2], [2.0, 2.0])
+    notes: list[str] = []
+    _drop_correction_unless_it_helps(bundle, val, scaler, {"joint_offset": 1.0}, "joint", notes)
+    assert (bundle["offset"]["regressor"].predict(x) == 0).all()
+    assert notes and notes[0].startswith("offset correction dropped")
+    # One that removes the estimate's whole error is kept.
+    exact = ExactResidual(log_size_ratio(val) - lzw_offset(bundle["offset"], x))
+    bundle["offset"]["regressor"] = exact
+    notes = []
+    scores = {"joint_offset": 1.0}
+    _drop_correction_unless_it_helps(bundle, val, scaler, scores, "joint", notes)
+    assert bundle["offset"]["regressor"] is exact and notes == []
+    assert "joint_offset_uncorrected" in scores

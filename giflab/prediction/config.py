@@ -42,6 +42,11 @@ class TrainConfig(BaseModel):
     # model. ffmpeg's cross-validated median 11.0 -> 1.5 % with it, ImageMagick's 16.7 -> 8.3 %
     # and gifski's 8.6-11.2 -> 3.3-3.4 % on natural GIFs (docs/models.md).
     lzw_offset_engines: tuple[str, ...] = ("gifsicle", "ffmpeg", "imagemagick", "gifski")
+    # The offset's correction model: "on" always, "off" never (the estimate alone), "auto" kept
+    # only when it lowers the val error (median over the val renders; kept without val rows).
+    # ImageMagick's estimate alone is closer than with a correction fitted on 66 GIFs (natural
+    # p90 18.5 % vs 35-46 %, docs/models.md).
+    offset_correction: Literal["auto", "on", "off"] = "auto"
     random_state: int = 0
 
     @field_validator("lzw_offset_engines")

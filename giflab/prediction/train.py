@@ -162,10 +162,22 @@ def _offset_model(
         val = val[val["colors"] >= offset["min_colors"]]
         if val["gif_sha"].nunique() < config.min_val_gifs:
             val = None
+    if config.offset_correction == "off":
+        offset["regressor"] = zero_correction(xy(train)[0])
+        return offset, None
     offset["regressor"], best = _fit(
         config, xy(train), xy(val) if val is not None else None, _constraints(False)
     )
     return offset, best
+
+
+def zero_correction(x: np.ndarray) -> xgboost.XGBRegressor:
+    """A correction regressor that predicts 0 for every row (one tree fitted on zeros, base
+    score 0): the offset's estimate alone, in the same form as a fitted correction (pickle,
+    native file, card)."""
+    regressor = xgboost.XGBRegressor(n_estimators=1, max_depth=1, base_score=0.0, n_jobs=1)
+    regressor.fit(x[:2], np.zeros(min(2, len(x))))
+    return regressor
 
 
 def _val_score(bundle: dict, val: pd.DataFrame, scaler: Any) -> float:
@@ -176,6 +188,34 @@ def _val_score(bundle: dict, val: pd.DataFrame, scaler: Any) -> float:
         predict_log_ratio(bundle, model_matrix(val, scaler))
     )
     return float(np.median(abs_pct_errors(val[TARGET].to_numpy(np.float64), predicted)))
+
+
+def _drop_correction_unless_it_helps(
+    bundle: dict,
+    val: pd.DataFrame,
+    scaler: Any,
+    scores: dict[str, float],
+    chosen: str,
+    notes: list[str],
+) -> None:
+    """Under ``offset_correction="auto"``: replace the offset's correction by zero when the
+    estimate alone has the lower mean absolute log error over the val renders — the mean, not
+    the median, since a correction that helps most GIFs a little and a few a lot the wrong way
+    is what it guards against (its median is recorded as ``<formulation>_offset_uncorrected``)."""
+    x = model_matrix(val, scaler)
+    actual = log_size_ratio(val)
+    fitted = bundle["offset"]["regressor"]
+    with_it = float(np.mean(np.abs(predict_log_ratio(bundle, x) - actual)))
+    bundle["offset"]["regressor"] = zero_correction(x)
+    without = float(np.mean(np.abs(predict_log_ratio(bundle, x) - actual)))
+    scores[f"{chosen}_offset_uncorrected"] = _val_score(bundle, val, scaler)
+    if without < with_it:
+        notes.append(
+            f"offset correction dropped: val mean |ln error| {without:.3f} without it, "
+            f"{with_it:.3f} with it"
+        )
+    else:
+        bundle["offset"]["regressor"] = fitted
 
 
 def _choose(config: TrainConfig, scores: dict[str, float]) -> str:
@@ -242,6 +282,8 @@ def train_engine(
         else:
             bundle["offset"], bests[chosen]["offset"] = fitted
             scores[f"{chosen}_offset"] = _val_score(bundle, val_rows, scaler)
+            if config.offset_correction == "auto" and not val_rows.empty:
+                _drop_correction_unless_it_helps(bundle, val_rows, scaler, scores, chosen, notes)
     counts = {
         "n_train_rows": len(train),
         "n_val_rows": len(val_rows),
