@@ -313,9 +313,12 @@ def test_auto_keeps_the_correction_only_when_it_lowers_the_val_error(corpus):
         n_estimators=1, max_depth=1, base_score=2.0
     ).fit(x[:2], [2.0, 2.0])
     notes: list[str] = []
-    _drop_correction_unless_it_helps(bundle, val, scaler, {"joint_offset": 1.0}, "joint", notes)
+    scores = {"joint_offset": 1.0}
+    _drop_correction_unless_it_helps(bundle, val, scaler, scores, "joint", notes)
     assert (bundle["offset"]["regressor"].predict(x) == 0).all()
     assert notes and notes[0].startswith("offset correction dropped")
+    # The bundle's score is the one returned; the dropped correction's is kept beside it.
+    assert scores["joint_offset_with_correction"] == 1.0 and scores["joint_offset"] != 1.0
     # One that removes the estimate's whole error is kept.
     exact = ExactResidual(log_size_ratio(val) - lzw_offset(bundle["offset"], x))
     bundle["offset"]["regressor"] = exact
@@ -323,4 +326,4 @@ def test_auto_keeps_the_correction_only_when_it_lowers_the_val_error(corpus):
     scores = {"joint_offset": 1.0}
     _drop_correction_unless_it_helps(bundle, val, scaler, scores, "joint", notes)
     assert bundle["offset"]["regressor"] is exact and notes == []
-    assert "joint_offset_uncorrected" in scores
+    assert scores["joint_offset"] == 1.0 and "joint_offset_without_correction" in scores

@@ -201,21 +201,27 @@ def _drop_correction_unless_it_helps(
     """Under ``offset_correction="auto"``: replace the offset's correction by zero when the
     estimate alone has the lower mean absolute log error over the val renders — the mean, not
     the median, since a correction that helps most GIFs a little and a few a lot the wrong way
-    is what it guards against (its median is recorded as ``<formulation>_offset_uncorrected``)."""
+    is what it guards against. ``<formulation>_offset`` stays the val score of the bundle as
+    returned; the other choice's is recorded as ``<formulation>_offset_with_correction`` or
+    ``<formulation>_offset_without_correction``."""
     x = model_matrix(val, scaler)
     actual = log_size_ratio(val)
     fitted = bundle["offset"]["regressor"]
     with_it = float(np.mean(np.abs(predict_log_ratio(bundle, x) - actual)))
+    corrected_score = scores[f"{chosen}_offset"]
     bundle["offset"]["regressor"] = zero_correction(x)
     without = float(np.mean(np.abs(predict_log_ratio(bundle, x) - actual)))
-    scores[f"{chosen}_offset_uncorrected"] = _val_score(bundle, val, scaler)
+    uncorrected_score = _val_score(bundle, val, scaler)
     if without < with_it:
+        scores[f"{chosen}_offset"] = uncorrected_score
+        scores[f"{chosen}_offset_with_correction"] = corrected_score
         notes.append(
             f"offset correction dropped: val mean |ln error| {without:.3f} without it, "
             f"{with_it:.3f} with it"
         )
     else:
         bundle["offset"]["regressor"] = fitted
+        scores[f"{chosen}_offset_without_correction"] = uncorrected_score
 
 
 def _choose(config: TrainConfig, scores: dict[str, float]) -> str:
