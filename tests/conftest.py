@@ -8,6 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,6 +32,13 @@ def corpus_gif(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{name} is not in this corpus")
     return path
+
+
+def rgba(rgb: np.ndarray, alpha: int = 255) -> np.ndarray:
+    """An (H, W, 4) uint8 frame: ``rgb`` with every pixel's alpha ``alpha``."""
+    out = np.empty(rgb.shape[:2] + (4,), np.uint8)
+    out[..., :3], out[..., 3] = rgb, alpha
+    return out
 
 
 def installed_engine(name: str):

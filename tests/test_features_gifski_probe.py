@@ -24,13 +24,7 @@ from giflab.features.gifski_probe import (
 from giflab.features.lzw import DeltaLzwEstimate
 from giflab.features.sampling import GIFSKI_PROBE_LEVELS, rgba_words
 from giflab.frames import iter_frames
-from tests.conftest import corpus_gif, installed_engine
-
-
-def rgba(rgb: np.ndarray, alpha: int = 255) -> np.ndarray:
-    out = np.empty(rgb.shape[:2] + (4,), np.uint8)
-    out[..., :3], out[..., 3] = rgb, alpha
-    return out
+from tests.conftest import corpus_gif, installed_engine, rgba
 
 
 def probe_bytes(frames: list[np.ndarray], levels=GIFSKI_PROBE_LEVELS, budget=None) -> dict:

@@ -17,13 +17,7 @@ from giflab.features.imagemagick_colors import (
 )
 from giflab.features.sampling import rgba_words
 from giflab.frames import iter_frames
-from tests.conftest import corpus_gif
-
-
-def rgba(rgb: np.ndarray, alpha: int = 255) -> np.ndarray:
-    out = np.empty(rgb.shape[:2] + (4,), np.uint8)
-    out[..., :3], out[..., 3] = rgb, alpha
-    return out
+from tests.conftest import corpus_gif, rgba
 
 
 def distinct(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

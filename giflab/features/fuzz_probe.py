@@ -172,11 +172,12 @@ class FuzzProbe:
         prev, self._prev = self._prev, words.copy()
         if prev is None:
             first = image_bytes(self._lzw, words, None)
+            whole = rgba.copy()  # the first stored image, the same at every level
             for level in self._levels:
                 level.screen, level.words = rgba.copy(), words.copy()
                 level.bytes += first
                 if self._colors:
-                    level.images.append((1, level.screen.copy(), None))
+                    level.images.append((1, whole, None))
             return
         found = changed_box(words, prev)
         if found is None:  # nothing changed in the GIF, so nothing on any screen
