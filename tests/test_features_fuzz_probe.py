@@ -8,17 +8,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from giflab.engines import SourceGif, Variant
 from giflab.features.fuzz_probe import (
     EMPTY_IMAGE_BYTES,
     FuzzProbe,
+    copied_metadata_bytes,
     fuzz_percent,
     fuzz_threshold,
     similar,
 )
 from giflab.features.lzw import DeltaLzwEstimate
-from giflab.features.sampling import FUZZ_PROBE_COLORS, FUZZ_PROBE_LEVELS, rgba_words
+from giflab.features.sampling import (
+    FUZZ_PROBE_COLORS,
+    FUZZ_PROBE_LEVELS,
+    rgba_words,
+    sample_gif,
+)
 from giflab.frames import iter_frames
 from tests.conftest import corpus_gif, installed_engine, rgba
 
@@ -179,3 +186,121 @@ def test_colour_estimates_follow_the_engine_renders(name, imagemagick, tmp_path:
                 sizes[(colors, level)],
             )
     assert sizes[(16, 0)] < 0.8 * sizes[(256, 0)]  # the colour counts really differ on these
+
+
+def extension(label: int, payload: bytes, name: bytes = b"") -> bytes:
+    """One GIF extension block: ``21 label``, the 11-byte ``name`` of an application extension
+    as its first sub-block, ``payload`` in sub-blocks of 255, the terminator."""
+    blocks = [bytes([len(name)]) + name] if name else []
+    blocks += [
+        bytes([len(c)]) + c for c in (payload[i : i + 255] for i in range(0, len(payload), 255))
+    ]
+    return bytes([0x21, label]) + b"".join(blocks) + b"\0"
+
+
+def image_starts(data: bytes) -> list[int]:
+    """Where each image descriptor starts, walking the blocks."""
+    pos, starts = 13 + ((3 << ((data[10] & 7) + 1)) if data[10] & 0x80 else 0), []
+    while data[pos] != 0x3B:
+        if data[pos] == 0x2C:
+            starts.append(pos)
+            flags = data[pos + 9]
+            pos += 11 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0)
+        else:
+            pos += 2
+        while data[pos]:
+            pos += data[pos] + 1
+        pos += 1
+    return starts
+
+
+def extension_bytes(data: bytes) -> int:
+    """Bytes of the comment and application extensions a GIF holds, besides NETSCAPE's loop and
+    ImageMagick's gamma."""
+    pos, total = 13 + ((3 << ((data[10] & 7) + 1)) if data[10] & 0x80 else 0), 0
+    while data[pos] != 0x3B:
+        start, kind, label = pos, data[pos], data[pos + 1]
+        if kind == 0x2C:
+            flags = data[pos + 9]
+            pos += 11 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0)
+        else:
+            pos += 2
+        while data[pos]:
+            pos += data[pos] + 1
+        pos += 1
+        name = data[start + 3 : start + 14]
+        if kind == 0x21 and label in (0xFE, 0xFF) and name not in (b"NETSCAPE2.0", b"ImageMagick"):
+            total += pos - start
+    return total
+
+
+@pytest.fixture
+def gif_with_metadata(tmp_path: Path) -> Path:
+    """Three different frames; a 300-byte XMP packet before the first, a comment before the
+    second, a 10-byte ICC profile before the third, a comment after the last."""
+    frames = [Image.new("RGB", (16, 16), colour) for colour in ("red", "green", "blue")]
+    plain = tmp_path / "plain.gif"
+    frames[0].save(plain, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    data = plain.read_bytes()
+    first, second, third = image_starts(data)
+    xmp = extension(0xFF, bytes(range(1, 256)) + bytes(45), b"XMP DataXMP")
+    icc = extension(0xFF, bytes(10), b"ICCRGBG1012")
+    parts = [
+        data[:first],
+        xmp,
+        data[first:second],
+        extension(0xFE, b"hello"),
+        data[second:third],
+        icc,
+        data[third:-1],
+        extension(0xFE, b"bye"),
+        data[-1:],
+    ]
+    path = tmp_path / "metadata.gif"
+    path.write_bytes(b"".join(parts))
+    return path
+
+
+def test_copied_metadata_is_each_frames_comment_and_its_or_the_previous_frames_profiles(
+    gif_with_metadata: Path,
+):
+    xmp = 3 + 11 + 300 + 2 + 1  # header and name, payload, two length bytes, terminator
+    hello = 2 + 5 + 1 + 1
+    icc = 3 + 11 + 10 + 1 + 1
+    # frame 0: the XMP; frame 1: the XMP again (coalesce carries it) and its comment; frame 2:
+    # its own ICC profile instead. The comment after the last frame is dropped.
+    assert copied_metadata_bytes(gif_with_metadata.read_bytes()) == xmp + (xmp + hello) + icc
+    plain = gif_with_metadata.with_name("plain.gif")
+    assert copied_metadata_bytes(plain.read_bytes()) == 0  # NETSCAPE's loop is not a profile
+    # The features' ImageMagick estimates count them: the same frames, the bytes added.
+    with_it, without = (sample_gif(path, with_clip=False) for path in (gif_with_metadata, plain))
+    added = (xmp + (xmp + hello) + icc) / without.lzw_bytes
+    assert with_it.fuzz_ratios[0] == pytest.approx(without.fuzz_ratios[0] + added)
+    assert with_it.imagemagick_ratios[(16, 0)] == pytest.approx(
+        without.imagemagick_ratios[(16, 0)] + added
+    )
+
+
+def test_copied_metadata_is_what_the_engine_writes(
+    gif_with_metadata: Path, imagemagick, tmp_path: Path
+):
+    src = SourceGif(gif_with_metadata, tmp_path)
+    for level, colors in ((0, 256), (120, 16)):
+        out = imagemagick.render(src, Variant(level, colors, 1.0), tmp_path / f"{level}.gif", 60)
+        written = extension_bytes(out.output.read_bytes())
+        assert written == copied_metadata_bytes(gif_with_metadata.read_bytes()), (level, colors)
+
+
+def test_copied_bytes_count_at_every_level_and_colour_count():
+    frames = [rgba(np.full((8, 8, 3), 40 * k, np.uint8)) for k in range(3)]
+    plain, copying = (
+        FuzzProbe((0, 60), colors=(16,)),
+        FuzzProbe((0, 60), colors=(16,), copied_bytes=500),
+    )
+    for probe in (plain, copying):
+        for frame in frames:
+            probe.add(frame, rgba_words(frame))
+    for level, ratio in copying.ratios(1000.0).items():
+        assert ratio == pytest.approx(plain.ratios(1000.0)[level] + 0.5)
+    for key, ratio in copying.color_ratios(1000.0).items():
+        assert ratio == pytest.approx(plain.color_ratios(1000.0)[key] + 0.5)

@@ -38,7 +38,9 @@ FEATURE_NAMES = CLASSICAL_FEATURES + CLIP_FEATURES
 # 7: gifski_quality_ratio_<L>, the gifski engine's --quality (giflab.features.gifski_probe).
 # 8: imagemagick_colors_ratio_<C>_<L>, the ImageMagick engine's -colors
 #    (giflab.features.imagemagick_colors).
-FEATURES_VERSION = 8
+# 9: imagemagick_fuzz_ratio_<L> and imagemagick_colors_ratio_<C>_<L> count the comments and
+#    profiles ImageMagick copies onto every frame (giflab.features.fuzz_probe).
+FEATURES_VERSION = 9
 
 # Closed bounds every value lies in (documented per feature in docs/features.md).
 FEATURE_RANGES: dict[str, tuple[float, float]] = {

@@ -23,10 +23,12 @@ from 8 % at lossy 0 to 36 % at lossy 120). Written from ImageMagick 6.9's behavi
 ``FuzzProbe`` counts those images for each level (level 0: no fuzz, the GIF's own changes coded
 the same way) and reports each total over the GIF's lossless estimate
 (``giflab.features.lzw.DeltaLzwEstimate``, gifsicle's layout): at level 0 the ratio is the
-engine's layout (a local table per frame, transparency in every changed box) against gifsicle's. Not emulated: the palettes (``-colors`` quantises each frame with its own
-octree after the optimisation; the other probes describe palettes), the disposal choices of
-``-layers Optimize`` and its crop against the previous *frame* rather than the screen.
-Evidence: docs/features.md.
+engine's layout (a local table per frame, transparency in every changed box) against gifsicle's.
+``color_ratios`` adds ``-colors`` after the fuzz (``giflab.features.imagemagick_colors``).
+Both count what ImageMagick copies from the source onto every frame it writes
+(``copied_metadata_bytes``: an XMP or ICC profile stored once becomes one per frame). Not
+emulated: the disposal choices of ``-layers Optimize`` and its crop against the previous *frame*
+rather than the screen. Evidence: docs/features.md.
 """
 
 from __future__ import annotations
@@ -97,6 +99,71 @@ IM_HEADER_BYTES = 13 + 19 + 1
 EMPTY_IMAGE_BYTES = 29
 
 
+# ImageMagick keeps a GIF application extension it does not know (XMP, say) as a profile named
+# ``gif:<identifier>``, and ``ICCRGBG1012``, ``MGK8BIM0000``, ``MGKIPTC0000`` as the icc, 8bim and
+# iptc profiles; its own ``ImageMagick`` (gamma) extension is read, not kept.
+_NOT_PROFILES = (b"NETSCAPE2.0", b"ImageMagick")
+
+
+def copied_metadata_bytes(data: bytes) -> int:
+    """Bytes of the extensions ImageMagick writes beside the images of the engine's file, for a
+    source GIF's bytes ``data``: per frame, its comment and its profiles.
+
+    What ImageMagick 6.9 does (its GIF reader and writer and ``CoalesceImages``; checked against
+    ``convert`` on corpus GIFs and on crafted ones):
+
+    * the application extensions before an image become that image's profiles, and a comment
+      before it its comment; a comment after the last image is dropped;
+    * ``-coalesce`` copies a frame's profiles onto the next frame when that one has none (so one
+      XMP packet at the start becomes one per frame), while a frame's comment stays its own;
+    * the writer writes each frame's comment (``21 FE``, data blocks, terminator) and each profile
+      as an application extension (``21 FF 0B``, its 11-byte name, the profile's bytes in blocks
+      of 255, terminator). Placeholder frames for unchanged frames carry them too.
+
+    The walk tolerates damage the way ``giflab.engines.base.read_color_tables`` does: it stops at
+    the trailer or at anything it cannot read.
+    """
+    n = len(data)
+
+    def sub_blocks(pos: int) -> tuple[list[bytes], int]:
+        blocks = []
+        while pos < n and data[pos]:
+            blocks.append(data[pos + 1 : pos + 1 + data[pos]])
+            pos += data[pos] + 1
+        return blocks, pos + 1
+
+    def written(payload: int, header: int) -> int:
+        return header + payload + -(-payload // 255) + 1
+
+    pending: dict[bytes, int] = {}  # profile name -> payload bytes, for the next image
+    comment: int | None = None  # the next image's comment, in bytes
+    profiles: dict[bytes, int] = {}  # the coalesced frame's profiles
+    total = 0
+    pos = 13 + ((3 << ((data[10] & 7) + 1)) if n > 13 and data[10] & 0x80 else 0)
+    while pos < n:
+        kind = data[pos]
+        if kind == 0x21 and pos + 1 < n:
+            label = data[pos + 1]
+            blocks, pos = sub_blocks(pos + 2)
+            if label == 0xFE:  # read as a C string: it ends at a NUL
+                comment = len(b"".join(blocks).split(b"\0", 1)[0])
+            elif label == 0xFF and blocks and blocks[0][:11] not in _NOT_PROFILES:
+                pending[blocks[0][:11].lower()] = sum(map(len, blocks[1:]))
+        elif kind == 0x2C and pos + 10 <= n:
+            flags = data[pos + 9]
+            pos += 10 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0)
+            _, pos = sub_blocks(pos + 1)
+            if pending:  # an image with profiles of its own; otherwise the previous frame's
+                profiles, pending = pending, {}
+            total += sum(written(size, 14) for size in profiles.values())
+            if comment is not None:
+                total += written(comment, 2)
+                comment = None
+        else:  # the trailer, or bytes that are not a block
+            break
+    return total
+
+
 def quantized_bytes(
     lzw: LzwCounter,
     rgba: np.ndarray,
@@ -149,6 +216,7 @@ class FuzzProbe:
     every level. With ``colors``, ``color_ratios`` estimates ``-colors C`` after the fuzz too
     (``giflab.features.imagemagick_colors``), from the stored images of the frames
     ``colors_budget`` picks the same way, by the area of the GIF's changed boxes.
+    ``copied_bytes`` (``copied_metadata_bytes`` of the source) counts at every level and count.
     """
 
     def __init__(
@@ -157,6 +225,7 @@ class FuzzProbe:
         budget: int | None = None,
         colors: Sequence[int] = (),
         colors_budget: int | None = None,
+        copied_bytes: int = 0,
     ) -> None:
         self._levels = [_Level(int(level)) for level in levels]
         self._colors = tuple(int(c) for c in colors)
@@ -166,6 +235,7 @@ class FuzzProbe:
         # The colour estimates quantise whole stored images, not just their changed pixels: a
         # budget of their own, of the GIF's changed boxes' area.
         self._colors_budget = FrameBudget(colors_budget)
+        self._fixed = IM_HEADER_BYTES + copied_bytes  # the file's bytes besides its images
 
     def add(self, rgba: np.ndarray, words: np.ndarray) -> None:
         """The next frame: (H, W, 4) uint8 RGBA and its (H, W) colour words (``rgba_words``)."""
@@ -220,7 +290,7 @@ class FuzzProbe:
         if self._prev is None or lossless_bytes <= 0:
             return {level.lossy: 1.0 for level in self._levels}
         return {
-            level.lossy: (IM_HEADER_BYTES + level.empty * EMPTY_IMAGE_BYTES + level.bytes)
+            level.lossy: (self._fixed + level.empty * EMPTY_IMAGE_BYTES + level.bytes)
             / lossless_bytes
             for level in self._levels
         }
@@ -254,7 +324,7 @@ class FuzzProbe:
             ]
             for c in self._colors:
                 empty = EMPTY_IMAGE_BYTES + GAMMA_EXTENSION_BYTES * (colormap > c)
-                total = IM_HEADER_BYTES + level.empty * empty
+                total = self._fixed + level.empty * empty
                 for digest, rgba, (weight, _, drawn) in zip(
                     digests, remapped, level.images, strict=True
                 ):

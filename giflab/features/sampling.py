@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from giflab.features.ffmpeg_probe import FfmpegProbe
-from giflab.features.fuzz_probe import FuzzProbe
+from giflab.features.fuzz_probe import FuzzProbe, copied_metadata_bytes
 from giflab.features.gifski_probe import GifskiProbe
 from giflab.features.lzw import DeltaLzwEstimate
 from giflab.features.palettegen import FullHistogram
@@ -208,6 +208,7 @@ def sample_gif(
         budget=FUZZ_PROBE_PIXELS,
         colors=FUZZ_PROBE_COLORS,
         colors_budget=FUZZ_COLORS_PIXELS,
+        copied_bytes=copied_metadata_bytes(path.read_bytes()),
     )
     gifski = GifskiProbe(GIFSKI_PROBE_LEVELS, budget=GIFSKI_PROBE_PIXELS)  # gifski's --quality
     with single_threaded_cv2():
