@@ -71,21 +71,40 @@ def test_noise_within_the_fuzz_is_dropped_and_past_it_kept():
     assert ratios[60] == ratios[120] < 1 / 8 + 8 * EMPTY_IMAGE_BYTES / 3000
 
 
-def test_a_slow_fade_is_stored_when_it_has_added_up_past_the_fuzz():
-    # +2 per channel per frame: at fuzz 10 % (a distance of 25.5 per channel on all three) the
-    # screen keeps the old colour until the fade has added up past it (26), then takes the new one.
-    frames = [rgba(np.full((8, 8, 3), 40 + 2 * k, np.uint8)) for k in range(40)]
+def fade() -> list[np.ndarray]:
+    """+2 per channel per frame, 40 frames: far past the fuzz in all, never within one frame."""
+    return [rgba(np.full((8, 8, 3), 40 + 2 * k, np.uint8)) for k in range(40)]
+
+
+def blinking() -> list[np.ndarray]:
+    """Two frames of 200 noisy colours that differ in a 96x96 square, alternating 8 times."""
+    rng = np.random.default_rng(1)
+    palette = rng.integers(0, 256, (200, 3), dtype=np.uint8)
+    a = palette[rng.integers(0, 200, (160, 160))]
+    b = a.copy()
+    b[32:128, 32:128] = palette[rng.integers(0, 200, (96, 96))]
+    return [rgba(a if k % 2 == 0 else b) for k in range(8)]
+
+
+def test_a_fade_slower_than_the_fuzz_per_frame_is_never_stored():
+    # -layers Optimize crops each frame against the previous *frame*: at fuzz 10 % (25.5 per
+    # channel) no frame differs from the one before it by more than 2, so the screen keeps the
+    # first frame's colour although the fade ends 78 levels away.
     probe = FuzzProbe((0, 60))
-    shown = []
-    for frame in frames:
+    for frame in fade():
         probe.add(frame, rgba_words(frame))
-        shown.append(int(probe._levels[1].screen[0, 0, 0]))
-    assert shown[:13] == [40] * 13 and shown[13] == 66  # 26 > 25.5 after 13 frames
-    assert sorted(set(shown)) == [40, 66, 92, 118]  # 4 of the 40 frames stored
-    # The other 36 are kept as 1x1 placeholders; the images themselves shrink sevenfold.
-    assert [level.empty for level in probe._levels] == [0, 36]
-    ratios = probe.ratios(1000.0)
-    assert ratios[60] * 1000 - 36 * EMPTY_IMAGE_BYTES < 0.15 * ratios[0] * 1000
+    exact, fuzzy = probe._levels
+    assert int(fuzzy.screen[0, 0, 0]) == 40 and fuzzy.empty == 39
+    assert int(exact.screen[0, 0, 0]) == 118 and exact.empty == 0
+
+
+def test_a_frame_the_previous_disposal_restores_is_a_placeholder():
+    # Frame 2 is frame 0 again: giving frame 1 the "previous" disposal restores it for nothing,
+    # so every other frame from frame 2 on is a 1x1 placeholder.
+    probe = FuzzProbe((0,))
+    for frame in blinking():
+        probe.add(frame, rgba_words(frame))
+    assert probe._levels[0].empty == 3
 
 
 def test_level_zero_is_the_engines_layout_over_the_lossless_estimate():
@@ -304,3 +323,24 @@ def test_copied_bytes_count_at_every_level_and_colour_count():
         assert ratio == pytest.approx(plain.ratios(1000.0)[level] + 0.5)
     for key, ratio in copying.color_ratios(1000.0).items():
         assert ratio == pytest.approx(plain.color_ratios(1000.0)[key] + 0.5)
+
+
+@pytest.mark.parametrize("frames", [fade, blinking])
+def test_layouts_follow_the_engine(frames, imagemagick, tmp_path: Path):
+    # The fade's frames as the engine shows them, and both GIFs' sizes, lossy 0 and 60.
+    path = tmp_path / "in.gif"
+    images = [Image.fromarray(frame[..., :3]) for frame in frames()]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=100, loop=0)
+    lossless = DeltaLzwEstimate()
+    probe = FuzzProbe((0, 60))
+    for frame in iter_frames(path):
+        words = rgba_words(frame.rgba)
+        lossless.add(words)
+        probe.add(frame.rgba, words)
+    src = SourceGif(path, tmp_path)
+    for level, ratio in probe.ratios(lossless.total_bytes()).items():
+        out = imagemagick.render(src, Variant(level, 256, 1.0), tmp_path / f"{level}.gif", 60)
+        size = out.output.stat().st_size
+        assert abs(math.log(ratio * lossless.total_bytes() / size)) < 0.1, (level, size)
+        if frames is fade and level == 60:
+            assert {int(f.rgba[0, 0, 0]) for f in iter_frames(out.output)} == {40}

@@ -40,7 +40,9 @@ FEATURE_NAMES = CLASSICAL_FEATURES + CLIP_FEATURES
 #    (giflab.features.imagemagick_colors).
 # 9: imagemagick_fuzz_ratio_<L> and imagemagick_colors_ratio_<C>_<L> count the comments and
 #    profiles ImageMagick copies onto every frame (giflab.features.fuzz_probe).
-FEATURES_VERSION = 9
+# 10: the same, with -layers Optimize's crop against the previous frame and its "previous"
+#     disposal emulated, each level's stored images budgeted on their own.
+FEATURES_VERSION = 10
 
 # Closed bounds every value lies in (documented per feature in docs/features.md).
 FEATURE_RANGES: dict[str, tuple[float, float]] = {

@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -63,10 +64,43 @@ def fuzz_threshold(lossy: int) -> float:
 
 def similar(new: np.ndarray, old: np.ndarray, threshold: float) -> np.ndarray:
     """Per pixel of two (..., 4) RGBA arrays: within the fuzz (``fuzz_threshold``)."""
-    opaque_new, opaque_old = new[..., 3] >= 128, old[..., 3] >= 128
-    diff = new[..., :3].astype(np.int32) - old[..., :3]
-    close = np.einsum("...c,...c->...", diff, diff) <= threshold
-    return np.where(opaque_new & opaque_old, close, opaque_new == opaque_old)
+    return Distance(new, old).within(threshold)
+
+
+# Distance's code for two transparent pixels (similar at any fuzz) and for an opaque and a
+# transparent one (similar at none below 100 %).
+_BOTH_CLEAR = -1
+_ONE_CLEAR = np.iinfo(np.int32).max
+
+
+@numba.njit(cache=True, nogil=True)
+def _squared_distances(new: np.ndarray, old: np.ndarray, out: np.ndarray) -> None:
+    """``out[y, x]``: ``dR² + dG² + dB²`` of two opaque pixels, else the codes above."""
+    for y in range(new.shape[0]):
+        for x in range(new.shape[1]):
+            opaque_new, opaque_old = new[y, x, 3] >= 128, old[y, x, 3] >= 128
+            if opaque_new and opaque_old:
+                total = 0
+                for c in range(3):
+                    d = np.int32(new[y, x, c]) - np.int32(old[y, x, c])
+                    total += d * d
+                out[y, x] = total
+            elif opaque_new or opaque_old:
+                out[y, x] = _ONE_CLEAR
+            else:
+                out[y, x] = _BOTH_CLEAR
+
+
+class Distance:
+    """How far apart two (H, W, 4) RGBA arrays are per pixel, to test at several fuzz levels."""
+
+    def __init__(self, new: np.ndarray, old: np.ndarray) -> None:
+        self.squared = np.empty(new.shape[:2], np.int32)
+        _squared_distances(new, old, self.squared)
+
+    def within(self, threshold: float) -> np.ndarray:
+        """Per pixel: within the fuzz ``threshold`` (``similar``)."""
+        return self.squared <= min(threshold, _ONE_CLEAR - 1)
 
 
 def image_bytes(lzw: LzwCounter, crop: np.ndarray, drawn: np.ndarray | None) -> int:
@@ -195,15 +229,85 @@ def _digest(*arrays: np.ndarray | None) -> bytes:
 class _Level:
     """One fuzz level's screen, byte count and (with colour counts) stored images."""
 
-    def __init__(self, lossy: int) -> None:
+    def __init__(self, lossy: int, budget: int | None, colors_budget: int | None) -> None:
         self.lossy = lossy
         self.threshold = fuzz_threshold(lossy)
-        self.screen: np.ndarray | None = None  # RGBA, what the previous stored images show
-        self.words: np.ndarray | None = None  # the screen's colour words
+        # Which of this level's stored images are counted (``FuzzProbe``): a level that stores
+        # every other frame must not meet a stride of 2 in step with it.
+        self.budget = FrameBudget(budget)
+        self.colors_budget = FrameBudget(colors_budget)
+        # RGBA and colour words of what the stored images show after the previous frame, and
+        # how to undo that frame's drawing (its box, the RGBA and words it covered; None when
+        # it drew nothing): what its "previous" disposal restores
+        self.screen: np.ndarray | None = None
+        self.words: np.ndarray | None = None
+        self.undo: tuple[tuple[slice, slice], np.ndarray, np.ndarray] | None = None
+        # -layers Optimize's own "previous image": the frame a "previous" disposal of the last
+        # frame would leave on screen (a coalesced frame; transparent before the first), and the
+        # box outside which the frames since are all the same as it
+        self.restored: tuple[np.ndarray, np.ndarray] | None = None
+        self.dirty: tuple[slice, slice] | None = None
         self.bytes = 0
-        self.empty = 0  # frames that changed nothing on this level's screen
+        self.empty = 0  # frames stored as a 1x1 placeholder
         # (weight, RGBA, drawn mask or None) of each counted stored image, for ``-colors``
         self.images: list[tuple[int, np.ndarray, np.ndarray | None]] = []
+
+    def restore(self) -> None:
+        """Take back the previous frame's drawing: its "previous" disposal."""
+        if self.undo is not None:
+            crop, rgba, words = self.undo
+            self.screen[crop], self.words[crop] = rgba, words
+            self.undo = None
+
+
+def _offset(inner: tuple[slice, slice], outer: tuple[slice, slice]) -> tuple[slice, slice]:
+    """``inner`` (a box within ``outer``'s crop) in the frame's coordinates."""
+    top, left = outer[0].start, outer[1].start
+    return (
+        slice(top + inner[0].start, top + inner[0].stop),
+        slice(left + inner[1].start, left + inner[1].stop),
+    )
+
+
+def _box(mask: np.ndarray, at: tuple[slice, slice]) -> tuple[slice, slice] | None:
+    """The bounding box of ``mask``'s set pixels, in the coordinates of the frame ``mask`` was cut
+    from at ``at``; None when none is set."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if not len(rows):
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    top, left = at[0].start, at[1].start
+    return (
+        slice(top + rows[0], top + rows[-1] + 1),
+        slice(left + cols[0], left + cols[-1] + 1),
+    )
+
+
+def _area(box: tuple[slice, slice] | None) -> int:
+    """A box's pixels; a null box counts 1 (ImageMagick's 1x1 placeholder)."""
+    if box is None:
+        return 1
+    return (box[0].stop - box[0].start) * (box[1].stop - box[1].start)
+
+
+def _union(
+    a: tuple[slice, slice] | None, b: tuple[slice, slice] | None
+) -> tuple[slice, slice] | None:
+    """The smallest box holding both (None: empty)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return (
+        slice(min(a[0].start, b[0].start), max(a[0].stop, b[0].stop)),
+        slice(min(a[1].start, b[1].start), max(a[1].stop, b[1].stop)),
+    )
+
+
+def _clears(old: np.ndarray, new: np.ndarray, box: tuple[slice, slice] | None) -> bool:
+    """Whether going from ``old`` to ``new`` inside ``box`` turns an opaque pixel transparent,
+    which drawing over the old screen cannot do (ImageMagick's ``IsBoundsCleared``)."""
+    if box is None:
+        return False
+    return bool(np.any((old[box][..., 3] >= 128) & (new[box][..., 3] < 128)))
 
 
 class FuzzProbe:
@@ -211,11 +315,26 @@ class FuzzProbe:
     level, the estimated bytes of the engine's optimised frames at that level's fuzz (level 0:
     none, the frames as they change) over an estimate of the GIF re-encoded losslessly.
 
-    Every frame's screen is kept; the images are counted until ``budget`` changed pixels have
-    been, then every 2nd frame's (weighted 2), then every 4th, and so on, the same frames at
-    every level. With ``colors``, ``color_ratios`` estimates ``-colors C`` after the fuzz too
-    (``giflab.features.imagemagick_colors``), from the stored images of the frames
-    ``colors_budget`` picks the same way, by the area of the GIF's changed boxes.
+    ``-layers Optimize`` as ImageMagick 6.9 does it (``OptimizeImageLayers``, then
+    ``OptimizeImageTransparency``), for each level's fuzz:
+
+    * each frame is cropped to the box of the pixels not similar to the previous *frame* (not to
+      the screen: a fade slower than the fuzz per frame is never stored). When the frame that
+      the previous frame's "previous" disposal would restore (ImageMagick's own choice, kept as
+      ``_Level.restored``) gives a smaller box, or the previous frame would have to clear
+      pixels and it would not, the previous frame gets that disposal and the frame that box;
+      a frame with nothing left is a 1x1 placeholder;
+    * in its box, every pixel similar to what is on screen at that point becomes transparent;
+      the screen keeps the old colour of such a pixel.
+
+    Not emulated: the "background" disposal, which it picks only when neither of the others can
+    clear what a frame needs cleared (sprite fixtures; such pixels are counted as drawn).
+
+    Every frame's screen is kept; each level's stored images are counted until ``budget`` drawn
+    pixels have been, then every 2nd (weighted 2), then every 4th, and so on. With ``colors``,
+    ``color_ratios`` estimates ``-colors C`` after the fuzz too
+    (``giflab.features.imagemagick_colors``), from the stored images ``colors_budget`` picks the
+    same way, by their area.
     ``copied_bytes`` (``copied_metadata_bytes`` of the source) counts at every level and count.
     """
 
@@ -227,62 +346,93 @@ class FuzzProbe:
         colors_budget: int | None = None,
         copied_bytes: int = 0,
     ) -> None:
-        self._levels = [_Level(int(level)) for level in levels]
+        self._levels = [_Level(int(level), budget, colors_budget) for level in levels]
         self._colors = tuple(int(c) for c in colors)
         self._lzw = LzwCounter()
-        self._prev: np.ndarray | None = None  # the previous frame's colour words
-        self._budget = FrameBudget(budget)
-        # The colour estimates quantise whole stored images, not just their changed pixels: a
-        # budget of their own, of the GIF's changed boxes' area.
-        self._colors_budget = FrameBudget(colors_budget)
+        self._prev: tuple[np.ndarray, np.ndarray] | None = None  # the previous frame's RGBA, words
         self._fixed = IM_HEADER_BYTES + copied_bytes  # the file's bytes besides its images
 
     def add(self, rgba: np.ndarray, words: np.ndarray) -> None:
         """The next frame: (H, W, 4) uint8 RGBA and its (H, W) colour words (``rgba_words``)."""
-        prev, self._prev = self._prev, words.copy()
+        prev, self._prev = self._prev, (rgba.copy(), words.copy())
+        rgba, words = self._prev
         if prev is None:
             first = image_bytes(self._lzw, words, None)
-            whole = rgba.copy()  # the first stored image, the same at every level
+            clear = (np.zeros_like(rgba), np.zeros_like(words))
+            whole = (slice(0, rgba.shape[0]), slice(0, rgba.shape[1]))
             for level in self._levels:
                 level.screen, level.words = rgba.copy(), words.copy()
+                level.undo = (whole, *clear)  # before the first frame: nothing, transparent
+                level.restored, level.dirty = clear, whole
                 level.bytes += first
                 if self._colors:
-                    level.images.append((1, whole, None))
+                    level.images.append((1, rgba, None))
             return
-        found = changed_box(words, prev)
-        if found is None:  # nothing changed in the GIF, so nothing on any screen
+        prev_rgba, prev_words = prev
+        found = changed_box(words, prev_words)
+        if found is None:  # the same frame again: a placeholder at every level
             for level in self._levels:
                 level.empty += 1
+                level.undo = None
+                level.restored, level.dirty = prev, None
             return
         box, changed = found
-        stride = self._budget.next_weight()
-        counted = stride > 0
         inside = changed[box]
-        if counted:
-            self._budget.spend(inside.sum())
-        colors_stride = self._colors_budget.next_weight() if self._colors else 0
-        if colors_stride:
-            self._colors_budget.spend(inside.size)
-        crop_rgba, crop_words = rgba[box], words[box]
+        from_prev = Distance(rgba[box], prev_rgba[box])
+        # Levels mostly restore the same frame: each comparison with it once.
+        against: dict[tuple, tuple[tuple[slice, slice], np.ndarray, Distance] | None] = {}
         for level in self._levels:
-            shown = level.screen[box]
-            moved = inside & ~similar(crop_rgba, shown, level.threshold)
-            if not moved.any():
-                level.empty += 1
-                continue
-            shown[moved] = crop_rgba[moved]
-            level.words[box][moved] = crop_words[moved]
-            if counted or colors_stride:
-                rows = np.flatnonzero(moved.any(axis=1))
-                cols = np.flatnonzero(moved.any(axis=0))
-                inner = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-            if counted:
-                level.bytes += stride * image_bytes(
-                    self._lzw, level.words[box][inner], moved[inner]
+            crop = _box(inside & ~from_prev.within(level.threshold), box)
+            restored_rgba, restored_words = level.restored
+            dirty = _union(level.dirty, box)  # the frame differs from the restored one inside
+            restore_crop = None
+            if crop is not None:
+                key = (
+                    id(restored_words),
+                    dirty[0].start,
+                    dirty[0].stop,
+                    dirty[1].start,
+                    dirty[1].stop,
                 )
+                if key not in against:
+                    exact = changed_box(words[dirty], restored_words[dirty])
+                    if exact is not None:
+                        at = _offset(exact[0], dirty)
+                        exact = (at, exact[1][exact[0]], Distance(rgba[at], restored_rgba[at]))
+                    against[key] = exact
+                if against[key] is not None:
+                    at, differs, distance = against[key]
+                    restore_crop = _box(differs & ~distance.within(level.threshold), at)
+            restore = crop is not None and (
+                _area(restore_crop) < _area(crop)
+                or (
+                    _clears(prev_rgba, rgba, crop)
+                    and not _clears(restored_rgba, rgba, restore_crop)
+                )
+            )
+            if restore:
+                crop = restore_crop
+                level.restore()
+                level.dirty = dirty
+            else:
+                level.restored, level.dirty = prev, box
+            if crop is None:
+                level.empty += 1
+                level.undo = None
+                continue
+            shown, shown_words = level.screen[crop], level.words[crop]
+            moved = ~similar(rgba[crop], shown, level.threshold)
+            level.undo = (crop, shown.copy(), shown_words.copy())
+            shown[moved] = rgba[crop][moved]
+            shown_words[moved] = words[crop][moved]
+            stride = level.budget.next_weight()
+            if stride:
+                level.budget.spend(moved.sum())
+                level.bytes += stride * image_bytes(self._lzw, shown_words, moved)
+            colors_stride = level.colors_budget.next_weight() if self._colors else 0
             if colors_stride:
-                image = level.screen[box][inner].copy()
-                level.images.append((colors_stride, image, moved[inner]))
+                level.colors_budget.spend(moved.size)
+                level.images.append((colors_stride, shown.copy(), moved))
 
     def ratios(self, lossless_bytes: float) -> dict[int, float]:
         """{lossy level: estimated bytes of the engine's file at its fuzz / ``lossless_bytes``}
