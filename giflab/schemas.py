@@ -81,7 +81,7 @@ class CompressionRunV1(Record):
 
 
 class GifFeaturesV1(Record):
-    """The 70 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
+    """The 76 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
 
     The six CLIP scores are NULL when the model's weights were unavailable; then
     ``clip_missing_reason`` says why and ``clip_model`` is NULL.
@@ -162,6 +162,12 @@ class GifFeaturesV1(Record):
     imagemagick_colors_ratio_16_20: float | None = Field(default=None, ge=-16, le=16)
     imagemagick_colors_ratio_16_60: float | None = Field(default=None, ge=-16, le=16)
     imagemagick_colors_ratio_16_120: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_256_80: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_256_100: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_64_80: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_64_100: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_16_80: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_16_100: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)
@@ -294,6 +300,12 @@ class MetricRecordV1(Record):
     imagemagick_colors_ratio_16_20: float | None = Field(default=None, ge=-16, le=16)
     imagemagick_colors_ratio_16_60: float | None = Field(default=None, ge=-16, le=16)
     imagemagick_colors_ratio_16_120: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_256_80: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_256_100: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_64_80: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_64_100: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_16_80: float | None = Field(default=None, ge=-16, le=16)
+    ffmpeg_colors_ratio_16_100: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)

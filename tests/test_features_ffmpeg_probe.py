@@ -288,3 +288,49 @@ def test_a_gif_with_transparency_takes_the_encoders_translucent_path(tmp_path):
     for colors, lossy in counted.settings:
         real = ffmpeg_bytes(path, tmp_path / f"{colors}_{lossy}.gif", colors, lossy)
         assert abs(counted.total_bytes(colors, lossy) / real - 1) < 0.01, (colors, lossy, real)
+
+
+def totals(frames: list[np.ndarray], setting, budget=None) -> list[float]:
+    """The probe's total after each of ``frames`` (colour words), fed without writing a GIF
+    (Pillow merges repeated frames)."""
+    histogram = FullHistogram()
+    for frame in frames:
+        histogram.add(frame)
+    counted = FfmpegProbe(*histogram.counts(), [setting], budget=budget)
+    out = []
+    for frame in frames:
+        counted.add(frame)
+        out.append(counted.total_bytes(*setting))
+    return out
+
+
+@pytest.mark.parametrize("alpha", [255, 0])
+def test_a_repeated_frame_costs_the_image_the_encoder_writes_for_it(alpha):
+    # Opaque: a 1x1 transparent image. With a transparent band (the translucent path): the
+    # whole output frame again, as the frame before it was written.
+    rgba = np.dstack([gradient(20, 30, seed=5), np.full((20, 30), 255, np.uint8)])
+    rgba[:, :6, 3] = alpha
+    first = rgba_words(rgba)
+    second = first.copy()
+    second[5:15, 10:25] ^= np.uint32(0x808080)
+    once, twice, thrice = totals([first, second, second], (64, 0))
+    if alpha:
+        assert thrice - twice == FRAME_BYTES + stored_bytes(
+            lzw_code_bits(np.array([64]), CODE_SIZE)
+        )
+    else:
+        assert thrice - twice == twice - once  # the same image as the second frame's
+
+
+def test_repeated_frames_take_no_place_in_the_budgets_stride():
+    # A terminal recording's rhythm: every changed frame is shown twice. A stride of 2 over all
+    # frames would count only the changes or only the repeats (bubbletea's pager was 20 % high).
+    base = gradient(40, 60, seed=6)
+    frames = [rgba_words(np.dstack([base, np.full((40, 60), 255, np.uint8)]))]
+    for k in range(1, 25):
+        frame = frames[-1].copy()
+        frame[(k % 4) * 10 : (k % 4) * 10 + 10, :] = np.roll(frame[:10, :], k, axis=1)
+        frames += [frame, frame.copy()]
+    whole = totals(frames, (64, 0))[-1]
+    thinned = totals(frames, (64, 0), budget=40 * 60 * 4)[-1]
+    assert abs(thinned / whole - 1) < 0.1, (thinned, whole)

@@ -1,12 +1,12 @@
 """Visual features of a GIF: the only input of GifLab's size-prediction models.
 
 ``extract_features(path)`` decodes the GIF once, samples frames by fixed rules
-(``giflab.features.sampling``) and returns the 70 values of ``FEATURE_NAMES`` in a fixed order:
-9 spatial, 7 temporal, 48 compressibility (the last 46, ``run_length``, ``lzw_size_ratio``, the
-three ``lzw_lossy_ratio_<L>``, the twelve ``lzw_colors_ratio_<C>_<L>``, the nine
-``ffmpeg_colors_ratio_<C>_<L>``, the four ``imagemagick_fuzz_ratio_<L>``, the four
-``gifski_quality_ratio_<L>`` and the twelve ``imagemagick_colors_ratio_<C>_<L>``, are GifLab's
-own) and 6 CLIP scores. Definitions, ranges and evidence: docs/features.md.
+(``giflab.features.sampling``) and returns the 76 values of ``FEATURE_NAMES`` in a fixed order:
+9 spatial, 7 temporal, 54 compressibility (the last 52, ``run_length``, ``lzw_size_ratio``, the
+three ``lzw_lossy_ratio_<L>``, the twelve ``lzw_colors_ratio_<C>_<L>``, nine
+``ffmpeg_colors_ratio_<C>_<L>`` (lossy 0, 60, 120), the four ``imagemagick_fuzz_ratio_<L>``, the
+four ``gifski_quality_ratio_<L>``, the twelve ``imagemagick_colors_ratio_<C>_<L>`` and six more
+``ffmpeg_colors_ratio_<C>_<L>`` (lossy 80, 100), are GifLab's own) and 6 CLIP scores. Definitions, ranges and evidence: docs/features.md.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ FEATURE_NAMES = CLASSICAL_FEATURES + CLIP_FEATURES
 #    profiles ImageMagick copies onto every frame (giflab.features.fuzz_probe).
 # 10: the same, with -layers Optimize's crop against the previous frame and its "previous"
 #     disposal emulated, each level's stored images budgeted on their own.
-FEATURES_VERSION = 10
+# 11: ffmpeg_colors_ratio_<C>_<L> counts repeated frames exactly and outside the budget's stride
+#     (giflab.features.ffmpeg_probe).
+FEATURES_VERSION = 11
 
 # Closed bounds every value lies in (documented per feature in docs/features.md).
 FEATURE_RANGES: dict[str, tuple[float, float]] = {

@@ -2,7 +2,7 @@
 
 ``lossless_compression_ratio`` and ``transparency_ratio`` read the spatial frames;
 ``run_length``, ``lzw_size_ratio``, the three ``lzw_lossy_ratio_<L>``, the twelve
-``lzw_colors_ratio_<C>_<L>`` and the nine ``ffmpeg_colors_ratio_<C>_<L>`` (GifLab's own additions, see docs/features.md for the evidence) are
+``lzw_colors_ratio_<C>_<L>`` and the fifteen ``ffmpeg_colors_ratio_<C>_<L>`` (GifLab's own additions, see docs/features.md for the evidence) are
 measured at full resolution while the frames are decoded: ``run_length`` on the spatial frames,
 ``lzw_size_ratio`` on every frame (``giflab.features.lzw``), the lossy ratios on every frame or,
 past ``LOSSY_PROBE_PIXELS``, on every k-th (``giflab.features.lossy_lzw``), the colour ratios
@@ -29,6 +29,11 @@ from giflab.features.sampling import (
 
 # The (colours, lossy level) of each ``lzw_colors_ratio_<C>_<L>``, colour-major; level 0: lossless.
 COLOR_PROBES = tuple((c, lv) for c in COLOR_PROBE_COLORS for lv in (0, *LOSSY_PROBE_LEVELS))
+# The ffmpeg probes' features in the order they were added: lossy 0, 60 and 120 (version 5), then
+# 80 and 100 (version 11) after every feature before them, so that none of those moves.
+FFMPEG_LATE_LEVELS = (80, 100)
+FFMPEG_FIRST = tuple(key for key in FFMPEG_PROBES if key[1] not in FFMPEG_LATE_LEVELS)
+FFMPEG_LATE = tuple(key for key in FFMPEG_PROBES if key[1] in FFMPEG_LATE_LEVELS)
 COMPRESSIBILITY_FEATURES = (
     "lossless_compression_ratio",
     "transparency_ratio",
@@ -36,10 +41,11 @@ COMPRESSIBILITY_FEATURES = (
     "lzw_size_ratio",
     *(f"lzw_lossy_ratio_{level}" for level in LOSSY_PROBE_LEVELS),
     *(f"lzw_colors_ratio_{colors}_{level}" for colors, level in COLOR_PROBES),
-    *(f"ffmpeg_colors_ratio_{colors}_{level}" for colors, level in FFMPEG_PROBES),
+    *(f"ffmpeg_colors_ratio_{colors}_{level}" for colors, level in FFMPEG_FIRST),
     *(f"imagemagick_fuzz_ratio_{level}" for level in FUZZ_PROBE_LEVELS),
     *(f"gifski_quality_ratio_{level}" for level in GIFSKI_PROBE_LEVELS),
     *(f"imagemagick_colors_ratio_{colors}_{level}" for colors, level in IMAGEMAGICK_PROBES),
+    *(f"ffmpeg_colors_ratio_{colors}_{level}" for colors, level in FFMPEG_LATE),
 )
 LZW_RATIO_BOUND = 16.0  # log2 bounds of lzw_size_ratio: 1/65536 .. 65536 times the file
 

@@ -68,6 +68,8 @@ class _Setting:
         self.image_bytes = 0  # the later images' bytes, and how many were counted
         self.images = 0
         self.weight = 0  # the later frames the counted images stand for
+        self.repeats = 0  # later frames the same as the frame before them, and their bytes
+        self.repeat_bytes = 0
         self.clear = 0  # pixels of the output frame at the transparent entry
 
     def local_table_bytes(self) -> int:
@@ -87,11 +89,13 @@ class FfmpegProbe:
 
     Built from the whole GIF's ``FullHistogram`` (a first pass); feed it every frame again in
     order (``add``), then ``ratios(full_bytes)`` gives each setting's estimate over
-    ``full_bytes``. Every frame is processed until ``budget`` pixels of the later frames have
-    been dithered per setting, then every 2nd frame (and the one before it) until another budget's worth, and so
-    on, so a long GIF costs a few budgets at most; the later images counted, each weighted by
-    its stride, then stand for all the later frames. Work per frame is bounded by the box that
-    changed: nothing outside it can change after posterising, dithering or encoding.
+    ``full_bytes``. A frame that repeats the one before it costs a known image (no dithering)
+    and is counted exactly. Every other frame is processed until ``budget`` pixels of the later
+    frames have been dithered per setting twice over, then every 4th (and the one before it),
+    every 8th past three budgets, and so on, so a long GIF costs a few budgets at most; the later
+    images counted, each weighted by its stride, then stand for all the later changed frames.
+    Work per frame is bounded by the box that changed: nothing outside it can change after
+    posterising, dithering or encoding.
     """
 
     def __init__(
@@ -120,13 +124,25 @@ class FfmpegProbe:
             self._settings[(colors, lossy)] = setting
             self._by_mask.setdefault(masks[lossy], []).append(setting)
         self._prev: np.ndarray | None = None  # the last frame processed
+        self._last: np.ndarray | None = None  # the last frame given
         self._frames = 0
+        self._changed = 0  # frames given that differ from the one before them
         self._pixels = 0
         self._stride = 1
 
     def add(self, words: np.ndarray) -> None:
         """The next frame, as an (H, W) array of colour words (``sampling.rgba_words``)."""
-        index, self._frames = self._frames, self._frames + 1
+        self._frames += 1
+        last, self._last = self._last, words
+        if last is not None and np.array_equal(words, last):
+            # The same frame again: its image is known without dithering, and it takes no
+            # place in the stride (a GIF that repeats every other frame, as terminal recordings
+            # do, would otherwise be counted on one parity only: bubbletea's pager was 20 % high).
+            for setting in self._settings.values():
+                setting.repeats += 1
+                setting.repeat_bytes += self._repeat_bytes(setting)
+            return
+        index, self._changed = self._changed, self._changed + 1
         phase = index % self._stride
         # Past the budget, every stride-th frame is counted, standing for the stride of frames
         # it ends, and the frame just before it is dithered (not counted) so that the counted
@@ -153,7 +169,20 @@ class FfmpegProbe:
         if prev is not None:  # the first frame is whole and always counted: not budgeted
             self._pixels += dithered
         if self._budget is not None:
-            self._stride = 1 << min(30, self._pixels // self._budget)
+            # A stride of 2 dithers every frame anyway (each counted one and the one before it):
+            # no stride until two budgets, then 4, 8, ...
+            spent = self._pixels // self._budget
+            self._stride = 1 if spent < 2 else 1 << min(30, spent)
+
+    def _repeat_bytes(self, setting: _Setting) -> int:
+        """The image the encoder writes for a frame that repeats the one before it: a 1x1
+        transparent image, or on the translucent path the whole output frame again."""
+        trans = np.uint8(setting.transparent)
+        symbols = np.array([trans], np.uint8)
+        if setting.out is not None and setting.clear:
+            found = changed_box(setting.out, trans)
+            symbols = setting.out[found[0]] if found is not None else setting.out[-1:, -1:]
+        return FRAME_BYTES + stored_bytes(self._lzw.code_bits(symbols, CODE_SIZE))
 
     def _frame(
         self,
@@ -217,9 +246,9 @@ class FfmpegProbe:
         setting = self._settings[(int(colors), int(lossy))]
         if setting.out is None:
             return 0.0
-        later = 0.0
-        if setting.weight:  # the counted later images stand for every later frame
-            later = setting.image_bytes * (self._frames - 1) / setting.weight
+        later = float(setting.repeat_bytes)
+        if setting.weight:  # the counted later images stand for every later changed frame
+            later += setting.image_bytes * (self._frames - 1 - setting.repeats) / setting.weight
         return float(
             FFMPEG_HEADER_BYTES + setting.local_table_bytes() + setting.first_bytes + later
         )

@@ -38,7 +38,9 @@ COLOR_PROBE_PIXELS = 1_000_000
 # The (colours, lossy) settings of GifLab's ffmpeg engine the ffmpeg probes estimate
 # (``ffmpeg_colors_ratio_<C>_<L>``; ``giflab.features.ffmpeg_probe``), colour-major.
 FFMPEG_PROBE_COLORS = (256, 64, 16)
-FFMPEG_PROBE_LEVELS = (0, 60, 120)
+# 80 and 100 since version 11: the engine posterises by whole bits (L // 20 of them), so its
+# sizes step between levels rather than falling in a line from 60 to 120.
+FFMPEG_PROBE_LEVELS = (0, 60, 80, 100, 120)
 FFMPEG_PROBES = tuple((c, lv) for c in FFMPEG_PROBE_COLORS for lv in FFMPEG_PROBE_LEVELS)
 # Pixels each ffmpeg setting dithers at each stride before it doubles.
 FFMPEG_PROBE_PIXELS = 4_000_000
