@@ -217,26 +217,10 @@ def extension(label: int, payload: bytes, name: bytes = b"") -> bytes:
     return bytes([0x21, label]) + b"".join(blocks) + b"\0"
 
 
-def image_starts(data: bytes) -> list[int]:
-    """Where each image descriptor starts, walking the blocks."""
-    pos, starts = 13 + ((3 << ((data[10] & 7) + 1)) if data[10] & 0x80 else 0), []
-    while data[pos] != 0x3B:
-        if data[pos] == 0x2C:
-            starts.append(pos)
-            flags = data[pos + 9]
-            pos += 11 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0)
-        else:
-            pos += 2
-        while data[pos]:
-            pos += data[pos] + 1
-        pos += 1
-    return starts
-
-
-def extension_bytes(data: bytes) -> int:
-    """Bytes of the comment and application extensions a GIF holds, besides NETSCAPE's loop and
-    ImageMagick's gamma."""
-    pos, total = 13 + ((3 << ((data[10] & 7) + 1)) if data[10] & 0x80 else 0), 0
+def blocks(data: bytes) -> list[tuple[int, int, int, int]]:
+    """(start, end, kind, label) of each block after the screen descriptor, up to the trailer
+    (an image's ``label`` is its first byte's, unused)."""
+    pos, found = 13 + ((3 << ((data[10] & 7) + 1)) if data[10] & 0x80 else 0), []
     while data[pos] != 0x3B:
         start, kind, label = pos, data[pos], data[pos + 1]
         if kind == 0x2C:
@@ -247,10 +231,25 @@ def extension_bytes(data: bytes) -> int:
         while data[pos]:
             pos += data[pos] + 1
         pos += 1
-        name = data[start + 3 : start + 14]
-        if kind == 0x21 and label in (0xFE, 0xFF) and name not in (b"NETSCAPE2.0", b"ImageMagick"):
-            total += pos - start
-    return total
+        found.append((start, pos, kind, label))
+    return found
+
+
+def image_starts(data: bytes) -> list[int]:
+    """Where each image descriptor starts."""
+    return [start for start, _, kind, _ in blocks(data) if kind == 0x2C]
+
+
+def extension_bytes(data: bytes) -> int:
+    """Bytes of the comment and application extensions a GIF holds, besides NETSCAPE's loop and
+    ImageMagick's gamma."""
+    return sum(
+        end - start
+        for start, end, kind, label in blocks(data)
+        if kind == 0x21
+        and label in (0xFE, 0xFF)
+        and data[start + 3 : start + 14] not in (b"NETSCAPE2.0", b"ImageMagick")
+    )
 
 
 @pytest.fixture
