@@ -81,7 +81,7 @@ class CompressionRunV1(Record):
 
 
 class GifFeaturesV1(Record):
-    """The 76 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
+    """The 79 visual features of one GIF (``giflab.features``; definitions in docs/features.md).
 
     The six CLIP scores are NULL when the model's weights were unavailable; then
     ``clip_missing_reason`` says why and ``clip_model`` is NULL.
@@ -168,6 +168,9 @@ class GifFeaturesV1(Record):
     ffmpeg_colors_ratio_64_100: float | None = Field(default=None, ge=-16, le=16)
     ffmpeg_colors_ratio_16_80: float | None = Field(default=None, ge=-16, le=16)
     ffmpeg_colors_ratio_16_100: float | None = Field(default=None, ge=-16, le=16)
+    gifski_quality_ratio_40: float | None = Field(default=None, ge=-16, le=16)
+    gifski_quality_ratio_80: float | None = Field(default=None, ge=-16, le=16)
+    gifski_quality_ratio_100: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)
@@ -306,6 +309,9 @@ class MetricRecordV1(Record):
     ffmpeg_colors_ratio_64_100: float | None = Field(default=None, ge=-16, le=16)
     ffmpeg_colors_ratio_16_80: float | None = Field(default=None, ge=-16, le=16)
     ffmpeg_colors_ratio_16_100: float | None = Field(default=None, ge=-16, le=16)
+    gifski_quality_ratio_40: float | None = Field(default=None, ge=-16, le=16)
+    gifski_quality_ratio_80: float | None = Field(default=None, ge=-16, le=16)
+    gifski_quality_ratio_100: float | None = Field(default=None, ge=-16, le=16)
     clip_screen_capture: float | None = Field(default=None, ge=0, le=1)
     clip_vector_art: float | None = Field(default=None, ge=0, le=1)
     clip_photography: float | None = Field(default=None, ge=0, le=1)

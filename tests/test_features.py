@@ -57,7 +57,7 @@ def smooth_noise(w: int = 320, h: int = 240, seed: int = 0) -> np.ndarray:
 
 
 def test_feature_names_are_fixed():
-    assert len(FEATURE_NAMES) == 76 == len(set(FEATURE_NAMES))
+    assert len(FEATURE_NAMES) == 79 == len(set(FEATURE_NAMES))
     assert FEATURE_NAMES[:9][0] == "entropy" and FEATURE_NAMES[9] == "motion_intensity"
     assert FEATURE_NAMES[16:23] == (
         "lossless_compression_ratio",
@@ -82,7 +82,8 @@ def test_feature_names_are_fixed():
     assert FEATURE_NAMES[64:70] == tuple(  # added later, after all the others
         f"ffmpeg_colors_ratio_{c}_{lv}" for c in (256, 64, 16) for lv in (80, 100)
     )
-    assert FEATURE_NAMES[70:] == CLIP_FEATURES
+    assert FEATURE_NAMES[70:73] == tuple(f"gifski_quality_ratio_{lv}" for lv in (40, 80, 100))
+    assert FEATURE_NAMES[73:] == CLIP_FEATURES
     assert set(FEATURE_RANGES) == set(FEATURE_NAMES)
 
 

@@ -53,11 +53,14 @@ def test_the_knobs_of_each_probed_level(lossy, quality, threshold, loss, dither,
     assert color_quality(quality, first_frame=True) == 100
 
 
-def test_the_stored_region_is_never_trimmed_at_the_right():
+def test_the_stored_region_is_trimmed_at_the_top_and_bottom_only():
+    # gifski 1.7.1 writes every image the frame's full width: of 500 frames of six corpus GIFs
+    # rendered by the binary, none starts right of 0 or ends left of the frame's edge.
     drawn = np.zeros((10, 20), bool)
     drawn[3:5, 6:9] = True
     rows, cols = stored_region(drawn, last=False)
-    assert (rows.start, rows.stop, cols.start, cols.stop) == (3, 5, 6, None)
+    assert (rows.start, rows.stop) == (3, 5)
+    assert drawn[:, cols].shape == (10, 20)
     assert drawn[stored_region(drawn, last=True)].shape == (10, 20)
 
 

@@ -103,9 +103,9 @@ def test_offset_reads_the_features_the_probes_write():
 
 
 def colourless_rows(
-    lossy, colors=256, size_ratio=-1.0, probes=(0.1, -0.2, -0.6, -1.0)
+    lossy, colors=256, size_ratio=-1.0, probes=(0.1, -0.2, -0.4, -0.6, -2.2 / 3, -2.6 / 3, -1.0)
 ) -> np.ndarray:
-    """Model inputs whose gifski probes (lossy 0, 20, 60, 120) are ``probes``."""
+    """Model inputs whose gifski probes (lossy 0, 20, 40, 60, 80, 100, 120) are ``probes``."""
     x = np.zeros((len(lossy), len(MODEL_INPUTS)))
     names = offset_features("gifski")
     for name, value in zip(names, [size_ratio, *probes], strict=True):
@@ -123,7 +123,8 @@ def test_an_offset_without_colour_counts_is_one_row_for_every_count():
     np.testing.assert_allclose(got, np.log(2) * log2)
     # The same at every colour count; a probe that rises with loss is capped by the ones below.
     same = lzw_offset(
-        offset, colourless_rows([0, 60, 120], colors=16, probes=(0.1, 0.3, -0.6, -0.2))
+        offset,
+        colourless_rows([0, 60, 120], colors=16, probes=(0.1, 0.3, 0.3, -0.6, -0.4, -0.2, -0.2)),
     )
     np.testing.assert_allclose(same, np.log(2) * (-1.0 + np.array([0.1, -0.6, -0.6])))
 

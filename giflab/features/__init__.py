@@ -1,12 +1,13 @@
 """Visual features of a GIF: the only input of GifLab's size-prediction models.
 
 ``extract_features(path)`` decodes the GIF once, samples frames by fixed rules
-(``giflab.features.sampling``) and returns the 76 values of ``FEATURE_NAMES`` in a fixed order:
-9 spatial, 7 temporal, 54 compressibility (the last 52, ``run_length``, ``lzw_size_ratio``, the
+(``giflab.features.sampling``) and returns the 79 values of ``FEATURE_NAMES`` in a fixed order:
+9 spatial, 7 temporal, 57 compressibility (the last 55, ``run_length``, ``lzw_size_ratio``, the
 three ``lzw_lossy_ratio_<L>``, the twelve ``lzw_colors_ratio_<C>_<L>``, nine
 ``ffmpeg_colors_ratio_<C>_<L>`` (lossy 0, 60, 120), the four ``imagemagick_fuzz_ratio_<L>``, the
 four ``gifski_quality_ratio_<L>``, the twelve ``imagemagick_colors_ratio_<C>_<L>`` and six more
-``ffmpeg_colors_ratio_<C>_<L>`` (lossy 80, 100), are GifLab's own) and 6 CLIP scores. Definitions, ranges and evidence: docs/features.md.
+``ffmpeg_colors_ratio_<C>_<L>`` (lossy 80, 100) and three more ``gifski_quality_ratio_<L>`` (40, 80,
+100), are GifLab's own) and 6 CLIP scores. Definitions, ranges and evidence: docs/features.md.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ FEATURE_NAMES = CLASSICAL_FEATURES + CLIP_FEATURES
 #     disposal emulated, each level's stored images budgeted on their own.
 # 11: ffmpeg_colors_ratio_<C>_<L> counts repeated frames exactly and outside the budget's stride
 #     (giflab.features.ffmpeg_probe).
-FEATURES_VERSION = 11
+# 12: gifski_quality_ratio_<L> stores every image at the frame's full width (no left trim), and
+#     is probed at lossy 40, 80 and 100 too.
+FEATURES_VERSION = 12
 
 # Closed bounds every value lies in (documented per feature in docs/features.md).
 FEATURE_RANGES: dict[str, tuple[float, float]] = {

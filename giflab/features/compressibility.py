@@ -34,6 +34,9 @@ COLOR_PROBES = tuple((c, lv) for c in COLOR_PROBE_COLORS for lv in (0, *LOSSY_PR
 FFMPEG_LATE_LEVELS = (80, 100)
 FFMPEG_FIRST = tuple(key for key in FFMPEG_PROBES if key[1] not in FFMPEG_LATE_LEVELS)
 FFMPEG_LATE = tuple(key for key in FFMPEG_PROBES if key[1] in FFMPEG_LATE_LEVELS)
+# The gifski probes' likewise: lossy 0, 20, 60, 120 (version 7), then 40, 80, 100 (version 12).
+GIFSKI_LATE = (40, 80, 100)
+GIFSKI_FIRST = tuple(level for level in GIFSKI_PROBE_LEVELS if level not in GIFSKI_LATE)
 COMPRESSIBILITY_FEATURES = (
     "lossless_compression_ratio",
     "transparency_ratio",
@@ -43,9 +46,10 @@ COMPRESSIBILITY_FEATURES = (
     *(f"lzw_colors_ratio_{colors}_{level}" for colors, level in COLOR_PROBES),
     *(f"ffmpeg_colors_ratio_{colors}_{level}" for colors, level in FFMPEG_FIRST),
     *(f"imagemagick_fuzz_ratio_{level}" for level in FUZZ_PROBE_LEVELS),
-    *(f"gifski_quality_ratio_{level}" for level in GIFSKI_PROBE_LEVELS),
+    *(f"gifski_quality_ratio_{level}" for level in GIFSKI_FIRST),
     *(f"imagemagick_colors_ratio_{colors}_{level}" for colors, level in IMAGEMAGICK_PROBES),
     *(f"ffmpeg_colors_ratio_{colors}_{level}" for colors, level in FFMPEG_LATE),
+    *(f"gifski_quality_ratio_{level}" for level in GIFSKI_LATE),
 )
 LZW_RATIO_BOUND = 16.0  # log2 bounds of lzw_size_ratio: 1/65536 .. 65536 times the file
 

@@ -49,7 +49,7 @@ OFFSET_PROBES: dict[str, tuple[str, tuple[int, ...], tuple[int, ...]]] = {
     "gifsicle": ("lzw_colors_ratio", (256, 64, 16), (0, 20, 60, 120)),
     "ffmpeg": ("ffmpeg_colors_ratio", (256, 64, 16), (0, 60, 80, 100, 120)),
     "imagemagick": ("imagemagick_colors_ratio", (256, 64, 16), (0, 20, 60, 120)),
-    "gifski": ("gifski_quality_ratio", (), (0, 20, 60, 120)),
+    "gifski": ("gifski_quality_ratio", (), (0, 20, 40, 60, 80, 100, 120)),
 }
 OFFSET_LEVELS = OFFSET_PROBES["gifsicle"][2]
 OFFSET_COLORS = OFFSET_PROBES["gifsicle"][1]
