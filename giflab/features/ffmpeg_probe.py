@@ -40,7 +40,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from giflab.features.lzw import FRAME_BYTES, LzwCounter, changed_box, stored_bytes
+from giflab.features.lzw import FRAME_BYTES, LzwCounter, changed_box, inner_box, stored_bytes
 from giflab.features.palettegen import group_sum, median_cut_palette, posterize_mask
 from giflab.features.paletteuse import (
     candidate_grid,
@@ -74,14 +74,6 @@ class _Setting:
 
     def local_table_bytes(self) -> int:
         return 3 << max(1, int(self.transparent).bit_length())
-
-
-def _offset(inner: tuple[slice, slice], outer: tuple[slice, slice]) -> tuple[slice, slice]:
-    """``inner`` (a box within ``outer``'s crop) in the whole frame's coordinates."""
-    (ys, xs), (oy, ox) = inner, outer
-    return slice(oy.start + ys.start, oy.start + ys.stop), slice(
-        ox.start + xs.start, ox.start + xs.stop
-    )
 
 
 class FfmpegProbe:
@@ -162,7 +154,7 @@ class FfmpegProbe:
             if prev is not None and raw is not None and mask != 0xFFFFFFFF:
                 m = np.uint32(mask)
                 found = changed_box(words[raw] & m, prev[raw] & m)
-                box = None if found is None else _offset(found[0], raw)
+                box = None if found is None else inner_box(found[0], raw)
             frame = None if box is None else np.ascontiguousarray(words[box] & np.uint32(mask))
             for setting in settings:
                 dithered = max(dithered, self._frame(setting, frame, box, whole, weight))

@@ -48,6 +48,7 @@ from giflab.features.lzw import (
     FrameBudget,
     LzwCounter,
     changed_box,
+    inner_box,
     min_code_size,
 )
 
@@ -260,15 +261,6 @@ class _Level:
             self.undo = None
 
 
-def _offset(inner: tuple[slice, slice], outer: tuple[slice, slice]) -> tuple[slice, slice]:
-    """``inner`` (a box within ``outer``'s crop) in the frame's coordinates."""
-    top, left = outer[0].start, outer[1].start
-    return (
-        slice(top + inner[0].start, top + inner[0].stop),
-        slice(left + inner[1].start, left + inner[1].stop),
-    )
-
-
 def _box(mask: np.ndarray, at: tuple[slice, slice]) -> tuple[slice, slice] | None:
     """The bounding box of ``mask``'s set pixels, in the coordinates of the frame ``mask`` was cut
     from at ``at``; None when none is set."""
@@ -397,7 +389,7 @@ class FuzzProbe:
                 if key not in against:
                     exact = changed_box(words[dirty], restored_words[dirty])
                     if exact is not None:
-                        at = _offset(exact[0], dirty)
+                        at = inner_box(exact[0], dirty)
                         exact = (at, exact[1][exact[0]], Distance(rgba[at], restored_rgba[at]))
                     against[key] = exact
                 if against[key] is not None:

@@ -122,6 +122,15 @@ def min_code_size(largest_index: int) -> int:
     return max(2, int(largest_index).bit_length())
 
 
+def inner_box(inner: tuple[slice, slice], outer: tuple[slice, slice]) -> tuple[slice, slice]:
+    """``inner``, a box within the crop ``outer`` of a frame, in the frame's coordinates."""
+    top, left = outer[0].start, outer[1].start
+    return (
+        slice(top + inner[0].start, top + inner[0].stop),
+        slice(left + inner[1].start, left + inner[1].stop),
+    )
+
+
 def changed_box(
     words: np.ndarray, prev: np.ndarray | int
 ) -> tuple[tuple[slice, slice], np.ndarray] | None:
