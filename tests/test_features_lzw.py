@@ -217,3 +217,90 @@ def test_ratio_sees_an_unoptimised_file(tmp_path):
     waste = np.log2(loose.stat().st_size / tight.stat().st_size)
     assert r_tight - r_loose == pytest.approx(waste, abs=0.01)  # same pixels, same estimate
     assert r_loose < -1.5  # the estimate sees that most of the loose file is waste
+
+
+def with_extension(gif: bytes, extension: bytes) -> bytes:
+    """``gif`` with ``extension`` (whole blocks) inserted before its first extension or image."""
+    pos = 13 + (3 * (2 << (gif[10] & 7)) if gif[10] & 0x80 else 0)
+    return gif[:pos] + extension + gif[pos:]
+
+
+def app_extension(name: bytes, payload: bytes) -> bytes:
+    blocks = b"".join(
+        bytes([len(chunk)]) + chunk
+        for chunk in (payload[i : i + 255] for i in range(0, len(payload), 255))
+    )
+    return b"\x21\xff\x0b" + name + blocks + b"\x00"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "still",
+        "comment",
+        "profile",
+        "loop",
+        "transparent",
+        "two_colours",
+        "repeat_with_delays",
+        "repeat_without_delays",
+        "offset_first",
+    ],
+)
+def test_small_gifs_are_counted_to_the_byte(tmp_path, case):
+    """On a small GIF the bytes besides the pixels decide the size: the estimate counts what
+    gifsicle writes of them (the loop extension, comments, other application extensions as
+    they stand, a graphic control block on the first image only for a delay or transparency,
+    a colour table of the next power of two entries, 2 at the least; a repeated frame folded
+    into the one before when both have delays, else a 1x1 transparent image; the first image
+    within its own box), to the byte."""
+    gifsicle = shutil.which("gifsicle")
+    if gifsicle is None:
+        pytest.skip("gifsicle not installed")
+    colors = 2 if case == "two_colours" else 5
+    rng = np.random.default_rng(7)
+    first = Image.fromarray(rng.integers(0, colors, (6, 9)).astype(np.uint8), "P")
+    first.putpalette(rng.integers(0, 256, 3 * colors).astype(np.uint8).tobytes())
+    second = first.copy()
+    second.paste(colors - 1, (2, 2, 5, 4))
+    path = tmp_path / f"{case}.gif"
+    if case == "loop":
+        first.save(path, save_all=True, append_images=[second], loop=0, duration=80)
+    elif case == "transparent":
+        first.save(path, transparency=0)
+    elif case == "comment":
+        first.save(path, comment=b"made by a test, " * 20)
+    else:
+        first.save(path)
+    if case == "profile":
+        profile = app_extension(b"ICCRGBG1012", bytes(600))
+        path.write_bytes(with_extension(path.read_bytes(), profile))
+    if case.startswith("repeat"):  # gifsicle joins files without looking at the pixels
+        one = tmp_path / "one.gif"
+        path.rename(one)
+        delay = ["--delay", "5"] if case == "repeat_with_delays" else []
+        subprocess.run([gifsicle, *delay, one, one, one, "-o", path], check=True)
+    if case == "offset_first":
+        one = tmp_path / "one.gif"
+        path.rename(one)
+        screen = ["--logical-screen", "14x11", "--position", "3,2"]
+        subprocess.run([gifsicle, *screen, one, "-o", path], check=True)
+    estimate = DeltaLzwEstimate(kept=lzw.kept_metadata(path.read_bytes()))
+    for frame in iter_frames(path):
+        estimate.add(rgba_words(frame.rgba))
+    assert estimate.total_bytes() == len(gifsicle_o3(gifsicle, path))
+
+
+def test_kept_metadata_reads_what_gifsicle_keeps():
+    screen = b"GIF89a\x02\x00\x02\x00\x80\x00\x00" + bytes(6)
+    image = b"\x2c" + bytes(4) + b"\x02\x00\x02\x00" + b"\x00\x02\x02\x4c\x01\x00"
+    control = b"\x21\xf9\x04\x00\x0a\x00\x00\x00"  # a delay of 10 cs
+    loop = app_extension(b"NETSCAPE2.0", b"\x01\x00\x00")
+    xmp = app_extension(b"XMP DataXMP", bytes(300))
+    comment = b"\x21\xfe\x03abc\x02de\x00"  # one comment in two blocks: rewritten as one
+    gif = screen + loop + xmp + comment + control + image + b"\x3b"
+    kept = lzw.kept_metadata(gif)
+    assert kept.extension_bytes == 19 + len(xmp) + (2 + 1 + 5 + 1)
+    assert kept.delays == (10,) and kept.first_box == (0, 0, 2, 2)
+    assert lzw.kept_metadata(screen + image + control + image + b"\x3b").delays == (0, 10)
+    assert lzw.table_entries(1) == 2 and lzw.table_entries(5) == 8 and lzw.table_entries(256) == 256

@@ -27,6 +27,7 @@ from giflab.engines.config import EngineConfig
 from giflab.engines.frame_keep import frame_keep_indices, kept_delays
 from giflab.errors import EngineError, EngineUnavailableError
 from giflab.frames import flatten, iter_frames, open_gif
+from giflab.gif_blocks import global_table, walk
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = REPO_ROOT / "tools"
@@ -130,31 +131,9 @@ class SourceGif:
 def read_color_tables(path: Path | str) -> list[set[bytes]]:
     """The distinct RGB entries of each colour table (global first), walking the GIF blocks."""
     data = Path(path).read_bytes()
-    tables: list[set[bytes]] = []
-
-    def table(pos: int, packed: int) -> int:
-        if packed & 0x80:
-            size = 3 * (2 ** ((packed & 7) + 1))
-            end = min(pos + size, len(data))
-            tables.append({data[i : i + 3] for i in range(pos, end - 2, 3)})
-            return pos + size
-        return pos
-
-    def skip_sub_blocks(pos: int) -> int:
-        while pos < len(data) and data[pos]:
-            pos += data[pos] + 1
-        return pos + 1
-
-    pos = table(13, data[10]) if len(data) > 13 else len(data)
-    while pos < len(data):
-        kind = data[pos]
-        if kind == 0x21:  # extension: label, then data sub-blocks
-            pos = skip_sub_blocks(pos + 2)
-        elif kind == 0x2C and pos + 10 <= len(data):  # image descriptor, local table, LZW data
-            pos = skip_sub_blocks(table(pos + 10, data[pos + 9]) + 1)
-        else:  # trailer or garbage: stop
-            break
-    return tables
+    tables = [global_table(data)] if len(data) > 13 and data[10] & 0x80 else []
+    tables += [block.table for block in walk(data) if block.is_image and block.flags & 0x80]
+    return [{table[i : i + 3] for i in range(0, len(table) - 2, 3)} for table in tables]
 
 
 def run_command(

@@ -47,7 +47,11 @@ FEATURE_NAMES = CLASSICAL_FEATURES + CLIP_FEATURES
 #     (giflab.features.ffmpeg_probe).
 # 12: gifski_quality_ratio_<L> stores every image at the frame's full width (no left trim), and
 #     is probed at lossy 40, 80 and 100 too.
-FEATURES_VERSION = 12
+# 13: lzw_size_ratio and lzw_colors_ratio_<C>_<L> count what gifsicle writes besides the pixels
+#     (loop extension, comments, other extensions, the first image's control block only when
+#     needed, 2-entry tables) and its layout rules (repeated frames without delays kept as 1x1
+#     images, the first image within its own box) (giflab.features.lzw.kept_metadata).
+FEATURES_VERSION = 13
 
 # Closed bounds every value lies in (documented per feature in docs/features.md).
 FEATURE_RANGES: dict[str, tuple[float, float]] = {

@@ -51,6 +51,7 @@ from giflab.features.lzw import (
     inner_box,
     min_code_size,
 )
+from giflab.gif_blocks import APPLICATION, COMMENT, walk
 
 
 def fuzz_percent(lossy: int) -> float:
@@ -155,17 +156,8 @@ def copied_metadata_bytes(data: bytes) -> int:
       as an application extension (``21 FF 0B``, its 11-byte name, the profile's bytes in blocks
       of 255, terminator). Placeholder frames for unchanged frames carry them too.
 
-    The walk tolerates damage the way ``giflab.engines.base.read_color_tables`` does: it stops at
-    the trailer or at anything it cannot read.
+    The walk (``giflab.gif_blocks.walk``) stops at the trailer or at anything it cannot read.
     """
-    n = len(data)
-
-    def sub_blocks(pos: int) -> tuple[list[bytes], int]:
-        blocks = []
-        while pos < n and data[pos]:
-            blocks.append(data[pos + 1 : pos + 1 + data[pos]])
-            pos += data[pos] + 1
-        return blocks, pos + 1
 
     def written(payload: int, header: int) -> int:
         return header + payload + -(-payload // 255) + 1
@@ -174,28 +166,20 @@ def copied_metadata_bytes(data: bytes) -> int:
     comment: int | None = None  # the next image's comment, in bytes
     profiles: dict[bytes, int] = {}  # the coalesced frame's profiles
     total = 0
-    pos = 13 + ((3 << ((data[10] & 7) + 1)) if n > 13 and data[10] & 0x80 else 0)
-    while pos < n:
-        kind = data[pos]
-        if kind == 0x21 and pos + 1 < n:
-            label = data[pos + 1]
-            blocks, pos = sub_blocks(pos + 2)
-            if label == 0xFE:  # read as a C string: it ends at a NUL
-                comment = len(b"".join(blocks).split(b"\0", 1)[0])
-            elif label == 0xFF and blocks and blocks[0][:11] not in _NOT_PROFILES:
-                pending[blocks[0][:11].lower()] = sum(map(len, blocks[1:]))
-        elif kind == 0x2C and pos + 10 <= n:
-            flags = data[pos + 9]
-            pos += 10 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0)
-            _, pos = sub_blocks(pos + 1)
+    for block in walk(data):
+        if block.label == COMMENT:  # read as a C string: it ends at a NUL
+            comment = len(block.payload.split(b"\0", 1)[0])
+        elif (
+            block.label == APPLICATION and block.sub_blocks and block.app_name not in _NOT_PROFILES
+        ):
+            pending[block.app_name.lower()] = len(block.payload)
+        elif block.is_image:
             if pending:  # an image with profiles of its own; otherwise the previous frame's
                 profiles, pending = pending, {}
             total += sum(written(size, 14) for size in profiles.values())
             if comment is not None:
                 total += written(comment, 2)
                 comment = None
-        else:  # the trailer, or bytes that are not a block
-            break
     return total
 
 

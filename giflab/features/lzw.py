@@ -29,14 +29,19 @@ Evidence and the effect on the models: docs/features.md.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numba
 import numpy as np
 import pandas as pd
 
 from giflab.features.lossy_lzw import lossy_code_bits
+from giflab.gif_blocks import APPLICATION, COMMENT, GRAPHIC_CONTROL, walk
 
 HEADER_BYTES = 13 + 1  # signature + logical screen descriptor, and the trailer
-FRAME_BYTES = 8 + 10 + 1  # graphic control extension + image descriptor + LZW minimum code size
+GRAPHIC_CONTROL_BYTES = 8
+FRAME_BYTES = GRAPHIC_CONTROL_BYTES + 10 + 1  # + image descriptor + LZW minimum code size
+LOOP_EXTENSION_BYTES = 19  # NETSCAPE2.0 with the loop count, as the engines write it
 MAX_CODES = 4096  # GIF LZW codes are at most 12 bits
 PALETTE_LIMIT = 256
 
@@ -122,6 +127,13 @@ def min_code_size(largest_index: int) -> int:
     return max(2, int(largest_index).bit_length())
 
 
+def table_entries(colors: int) -> int:
+    """Entries of the colour table a GIF writer stores for ``colors`` colours: the next power
+    of two, 2 at the least (gifsicle's ``get_color_table_size``; a table of one entry is not
+    allowed)."""
+    return 1 << max(1, (int(colors) - 1).bit_length())
+
+
 def inner_box(inner: tuple[slice, slice], outer: tuple[slice, slice]) -> tuple[slice, slice]:
     """``inner``, a box within the crop ``outer`` of a frame, in the frame's coordinates."""
     top, left = outer[0].start, outer[1].start
@@ -142,6 +154,65 @@ def changed_box(
         return None
     cols = np.flatnonzero(changed.any(axis=0))
     return (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)), changed
+
+
+# The application extensions gifsicle reads as the loop count (and writes back as one
+# NETSCAPE2.0 extension); every other extension but the graphic control ones it copies.
+_LOOP_NAMES = (b"NETSCAPE2.0", b"ANIMEXTS1.0")
+
+
+# A frame that changes nothing, when gifsicle keeps it: a 1x1 transparent image (graphic
+# control 8, descriptor 10, code size 1, one pixel's codes in a 2-byte block 4).
+EMPTY_IMAGE_BYTES = 23
+
+
+@dataclass(frozen=True)
+class KeptMetadata:
+    """What gifsicle writes of a source GIF besides the pixels, and what decides its layout.
+
+    ``extension_bytes``: the loop extension (19 bytes when the source has one), each comment
+    (written again as one ``21 FE`` extension in blocks of 255) and every other extension as it
+    stands (application extensions such as XMP or ICC, plain text). ``delays``: each image's
+    delay in centiseconds, in file order. ``first_box``: the first image's left, top, width and
+    height (``-O3`` stores the first frame within it, not the whole screen). The default is what
+    the estimate assumed before it read the file: no extensions, every frame with a delay, the
+    first frame whole.
+    """
+
+    extension_bytes: int = 0
+    delays: tuple[int, ...] = ()
+    first_box: tuple[int, int, int, int] | None = None
+
+    def delay(self, index: int) -> int:
+        """Frame ``index``'s delay (1 past the known frames)."""
+        return self.delays[index] if index < len(self.delays) else 1
+
+
+def kept_metadata(data: bytes) -> KeptMetadata:
+    """``KeptMetadata`` of a source GIF's bytes ``data`` (gifsicle 1.9x's reader, writer and
+    optimiser: ``gifread.c``, ``gifwrite.c``, ``optimize.c``)."""
+    extension_bytes = 0
+    loop = False
+    delays: list[int] = []
+    delay = 0
+    first_box = None
+    for block in walk(data):
+        if block.is_image:
+            first_box = first_box or block.box
+            delays.append(delay)
+            delay = 0
+        elif block.label == GRAPHIC_CONTROL:
+            control = block.payload
+            delay = int.from_bytes(control[1:3], "little") if len(control) >= 3 else 0
+        elif block.label == APPLICATION and block.app_name in _LOOP_NAMES:
+            loop = True
+        elif block.label == COMMENT:
+            size = len(block.payload)
+            extension_bytes += 2 + size + -(-size // 255) + 1
+        else:
+            extension_bytes += block.end - block.start
+    loop_bytes = LOOP_EXTENSION_BYTES if loop else 0
+    return KeptMetadata(extension_bytes + loop_bytes, tuple(delays), first_box)
 
 
 class FrameBudget:
@@ -185,7 +256,16 @@ class DeltaLzwEstimate:
     image counts for the images its stride skips, so a long GIF costs a few budgets at most.
     """
 
-    def __init__(self, lossy_levels: tuple[int, ...] = (), lossy_budget: int | None = None) -> None:
+    def __init__(
+        self,
+        lossy_levels: tuple[int, ...] = (),
+        lossy_budget: int | None = None,
+        kept: KeptMetadata = KeptMetadata(),  # noqa: B008 - frozen
+    ) -> None:
+        self._kept = kept
+        self._frames = 0
+        self._last_delay = 0  # the last image's delay, with the delays folded into it
+        self._fixed_bytes = 0  # besides the header, palette and stored images (can be < 0)
         self._prev: np.ndarray | None = None
         self._popularity: dict[int, int] = {}  # colour word -> pixels drawn with it so far
         self._local_tables = False
@@ -206,17 +286,48 @@ class DeltaLzwEstimate:
         """
         prev = self._prev if before is None else before
         self._prev = words
+        delay = self._kept.delay(self._frames)
+        self._frames += 1
         if prev is None:
-            self._image_bytes += self._encode(words.ravel(), None)
+            crop = words
+            if self._kept.first_box is not None:
+                left, top, width, height = self._kept.first_box
+                inside = words[top : top + height, left : left + width]
+                crop = inside if inside.size else words
+            self._image_bytes += self._encode(crop.ravel(), None)
+            # gifsicle writes a control block for a delay, a disposal or a transparent index;
+            # -O3 gives the first image no disposal.
+            if not delay and not (crop >> 24 == 0).any():
+                self._fixed_bytes -= GRAPHIC_CONTROL_BYTES
+            self._last_delay = delay
             return
         found = changed_box(words, prev)
         if found is None:
+            self._unchanged(delay)
             return
         box, changed = found
         mask = changed[box].ravel()
         self._kept_pixels = self._kept_pixels or not mask.all()
         drawn = None if mask.all() else mask
         self._image_bytes += self._encode(words[box].ravel(), drawn)
+        self._last_delay = delay
+
+    def repeat(self) -> None:
+        """The next frame is the same as the one added last."""
+        if self._prev is None:
+            raise ValueError("repeat() before the first frame")
+        delay = self._kept.delay(self._frames)
+        self._frames += 1
+        self._unchanged(delay)
+
+    def _unchanged(self, delay: int) -> None:
+        """gifsicle folds a frame that changes nothing into the image before, adding its delay,
+        when both have a delay; otherwise it keeps it as a 1x1 transparent image."""
+        if delay and self._last_delay:
+            self._last_delay += delay
+        else:
+            self._fixed_bytes += EMPTY_IMAGE_BYTES
+            self._last_delay = delay
 
     def _encode(self, crop: np.ndarray, drawn: np.ndarray | None) -> int:
         """Bytes of one stored image: ``crop``'s words, with the pixels outside ``drawn`` (a
@@ -303,8 +414,9 @@ class DeltaLzwEstimate:
         if self._local_tables:  # the global table the first images were drawn with is full
             palette = 3 * PALETTE_LIMIT
         else:
-            palette = 3 << min_code_size(len(self._popularity) - 1)
-        return float(HEADER_BYTES + palette + self._image_bytes)
+            palette = 3 * table_entries(len(self._popularity))
+        fixed = HEADER_BYTES + palette + self._kept.extension_bytes + self._fixed_bytes
+        return float(fixed + self._image_bytes)
 
     def lossy_ratios(self) -> dict[int, float]:
         """Per lossy level: estimated bytes of the whole GIF under that level / ``total_bytes``.

@@ -30,7 +30,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from giflab.features.lzw import DeltaLzwEstimate, changed_box
+from giflab.features.lzw import DeltaLzwEstimate, KeptMetadata, changed_box
 
 KC_MAX = 0x7FFF  # 15-bit channels
 TRANSPARENCY_SLOT_COLORS = 265  # at most this many colours: reserve a slot for transparency
@@ -177,6 +177,7 @@ class ColorProbe:
         colors: Sequence[int],
         lossy_levels: Sequence[int],
         lossy_budget: int | None = None,
+        kept: KeptMetadata = KeptMetadata(),  # noqa: B008 - frozen
     ) -> None:
         self.colors = tuple(int(c) for c in colors)
         self.lossy_levels = tuple(int(level) for level in lossy_levels)
@@ -190,7 +191,7 @@ class ColorProbe:
             mapping = reduce_colors(opaque, count, transparency)
             if mapping is not None:
                 self._targets[count] = np.array([mapping[w] for w in opaque], np.uint32)
-                self._estimates[count] = DeltaLzwEstimate(self.lossy_levels, lossy_budget)
+                self._estimates[count] = DeltaLzwEstimate(self.lossy_levels, lossy_budget, kept)
         self._prev: np.ndarray | None = None
         self._reduced_prev: dict[int, np.ndarray] = {}  # each count's reduced previous frame
 
@@ -221,6 +222,8 @@ class ColorProbe:
             return
         found = changed_box(words, prev)
         if found is None:
+            for estimate in self._estimates.values():
+                estimate.repeat()
             return
         box = found[0]
         for count, after in self._reduce(words[box]).items():

@@ -19,7 +19,7 @@ import numpy as np
 from giflab.features.ffmpeg_probe import FfmpegProbe
 from giflab.features.fuzz_probe import FuzzProbe, copied_metadata_bytes
 from giflab.features.gifski_probe import GifskiProbe
-from giflab.features.lzw import DeltaLzwEstimate
+from giflab.features.lzw import DeltaLzwEstimate, kept_metadata
 from giflab.features.palettegen import FullHistogram
 from giflab.features.quantize import ColorProbe, StoredHistogram
 from giflab.frames import DEFAULT_LIMITS, DecodeLimits, flatten, frame_count, iter_frames
@@ -203,7 +203,9 @@ def sample_gif(
     wanted = set(spatial) | set(pairs) | {i + 1 for i in pairs} | set(clip)
     clip_set = set(clip)
     sample = GifSample(path, n, 0, 0, spatial, pairs, clip, file_bytes=path.stat().st_size)
-    lzw = DeltaLzwEstimate(LOSSY_PROBE_LEVELS, lossy_budget=LOSSY_PROBE_PIXELS)
+    data = path.read_bytes()  # what the engines copy besides the pixels
+    kept = kept_metadata(data)
+    lzw = DeltaLzwEstimate(LOSSY_PROBE_LEVELS, lossy_budget=LOSSY_PROBE_PIXELS, kept=kept)
     histogram = StoredHistogram()  # what gifsicle --colors picks its palette from
     full_histogram = FullHistogram()  # what ffmpeg's palettegen picks its palette from
     # ImageMagick's -fuzz, and its -colors after them
@@ -212,7 +214,7 @@ def sample_gif(
         budget=FUZZ_PROBE_PIXELS,
         colors=FUZZ_PROBE_COLORS,
         colors_budget=FUZZ_COLORS_PIXELS,
-        copied_bytes=copied_metadata_bytes(path.read_bytes()),
+        copied_bytes=copied_metadata_bytes(data),
     )
     gifski = GifskiProbe(GIFSKI_PROBE_LEVELS, budget=GIFSKI_PROBE_PIXELS)  # gifski's --quality
     with single_threaded_cv2():
@@ -244,6 +246,7 @@ def sample_gif(
         COLOR_PROBE_COLORS,
         LOSSY_PROBE_LEVELS,
         lossy_budget=COLOR_PROBE_PIXELS,
+        kept=kept,
     )
     ffmpeg = FfmpegProbe(*full_histogram.counts(), FFMPEG_PROBES, budget=FFMPEG_PROBE_PIXELS)
     for frame in iter_frames(path, limits=limits):
