@@ -15,6 +15,8 @@ IMAGE = 0x2C
 COMMENT = 0xFE
 APPLICATION = 0xFF
 GRAPHIC_CONTROL = 0xF9
+# The application extensions that hold the loop count.
+LOOP_NAMES = (b"NETSCAPE2.0", b"ANIMEXTS1.0")
 
 
 @dataclass(frozen=True)
@@ -91,3 +93,8 @@ def walk(data: bytes) -> Iterator[Block]:
             yield Block(start, pos, None, flags=flags, table=table, box=box)
         else:  # the trailer, or bytes that are not a block
             return
+
+
+def has_loop(data: bytes) -> bool:
+    """Whether the GIF holds a loop-count extension (NETSCAPE2.0 or ANIMEXTS1.0)."""
+    return any(block.app_name in LOOP_NAMES for block in walk(data))

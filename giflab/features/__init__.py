@@ -50,7 +50,10 @@ FEATURE_NAMES = CLASSICAL_FEATURES + CLIP_FEATURES
 # 13: lzw_size_ratio and lzw_colors_ratio_<C>_<L> count what gifsicle writes besides the pixels
 #     (loop extension, comments, other extensions, the first image's control block only when
 #     needed, 2-entry tables) and its layout rules (repeated frames without delays kept as 1x1
-#     images, the first image within its own box) (giflab.features.lzw.kept_metadata).
+#     images, the first image within its own box) (giflab.features.lzw.kept_metadata);
+#     imagemagick_fuzz_ratio_<L> and imagemagick_colors_ratio_<C>_<L> ImageMagick's: its loop
+#     extension only when the source has one, its gamma extension before an all-grey first
+#     frame, the first image cut to its pixels that are not transparent, 2-entry tables.
 FEATURES_VERSION = 13
 
 # Closed bounds every value lies in (documented per feature in docs/features.md).

@@ -44,12 +44,14 @@ from giflab.engines.imagemagick import FUZZ_PER_LOSSY
 from giflab.features.imagemagick_colors import GAMMA_EXTENSION_BYTES, quantized_indices, remap
 from giflab.features.lzw import (
     FRAME_BYTES,
+    LOOP_EXTENSION_BYTES,
     PALETTE_LIMIT,
     FrameBudget,
     LzwCounter,
     changed_box,
     inner_box,
     min_code_size,
+    table_entries,
 )
 from giflab.gif_blocks import APPLICATION, COMMENT, walk
 
@@ -118,14 +120,18 @@ def image_bytes(lzw: LzwCounter, crop: np.ndarray, drawn: np.ndarray | None) -> 
         symbols = np.full(len(words), len(colours), dtype=np.int64)
         symbols[keep] = inverse
         used = len(colours) + 1
-    code_size = min_code_size(min(used, PALETTE_LIMIT) - 1)
+    used = min(used, PALETTE_LIMIT)
+    code_size = min_code_size(used - 1)
     symbols = np.minimum(symbols, PALETTE_LIMIT - 1)  # a 257th colour shares the last index
-    return FRAME_BYTES + (3 << code_size) + lzw.data_bytes(symbols, code_size)
+    return FRAME_BYTES + 3 * table_entries(used) + lzw.data_bytes(symbols, code_size)
 
 
-# What the engine's file holds besides its images: signature and screen descriptor, the
-# NETSCAPE loop extension, the trailer (the first image's table is counted with it, as local).
-IM_HEADER_BYTES = 13 + 19 + 1
+# What the engine's file holds besides its images: signature and screen descriptor and the
+# trailer (the first image's table is counted with it, as local). ImageMagick 6.9's writer adds
+# the NETSCAPE loop extension only to a file of two images or more whose source had one (its
+# reader keeps "iterations" 1 otherwise), and its gamma extension before the first image when
+# that frame is all opaque grey (13 corpus GIFs; none otherwise).
+IM_HEADER_BYTES = 13 + 1
 # A frame that changes nothing on screen is still written (ImageMagick keeps every frame for its
 # delay) as a 1x1 transparent image: graphic control extension 8, descriptor 10, a 2-entry table
 # 6, LZW 5 bytes; and when -colors quantises it (its colormap is larger than C) also the gamma
@@ -189,14 +195,15 @@ def quantized_bytes(
     drawn: np.ndarray | None,
     colors: int,
     colormap: int | None = None,
-) -> int:
-    """Bytes of one stored image after ``-colors colors`` (``giflab.features.imagemagick_colors``;
-    ``colormap``: the size of the shared colormap it carries): ``rgba``'s pixels outside
-    ``drawn`` (None: all) transparent, a local table of the palette's size, as ImageMagick
-    writes it."""
+) -> tuple[int, int]:
+    """(bytes, of which a gamma extension's) of one stored image after ``-colors colors``
+    (``giflab.features.imagemagick_colors``; ``colormap``: the size of the shared colormap it
+    carries): ``rgba``'s pixels outside ``drawn`` (None: all) transparent, a local table of the
+    palette's size, as ImageMagick writes it."""
     indices, size, extra = quantized_indices(rgba, drawn, colors, colormap)
     code_size = min_code_size(size - 1)
-    return FRAME_BYTES + extra + (3 << code_size) + lzw.data_bytes(indices.ravel(), code_size)
+    table = 3 * table_entries(size)
+    return FRAME_BYTES + extra + table + lzw.data_bytes(indices.ravel(), code_size), extra
 
 
 def _digest(*arrays: np.ndarray | None) -> bytes:
@@ -311,7 +318,10 @@ class FuzzProbe:
     ``color_ratios`` estimates ``-colors C`` after the fuzz too
     (``giflab.features.imagemagick_colors``), from the stored images ``colors_budget`` picks the
     same way, by their area.
-    ``copied_bytes`` (``copied_metadata_bytes`` of the source) counts at every level and count.
+    ``copied_bytes`` (``copied_metadata_bytes`` of the source) counts at every level and count;
+    ``loops``: the source has a loop extension. The first frame is stored within the box of its
+    pixels that are not transparent (``-layers Optimize`` compares it with a transparent
+    canvas), and every table has the next power of two entries, 2 at the least.
     """
 
     def __init__(
@@ -321,19 +331,35 @@ class FuzzProbe:
         colors: Sequence[int] = (),
         colors_budget: int | None = None,
         copied_bytes: int = 0,
+        loops: bool = True,
     ) -> None:
         self._levels = [_Level(int(level), budget, colors_budget) for level in levels]
         self._colors = tuple(int(c) for c in colors)
         self._lzw = LzwCounter()
         self._prev: tuple[np.ndarray, np.ndarray] | None = None  # the previous frame's RGBA, words
         self._fixed = IM_HEADER_BYTES + copied_bytes  # the file's bytes besides its images
+        self._frames = 0
+        self._loops = loops  # the source has a loop count (ImageMagick keeps it)
+        # ImageMagick writes its gamma extension before the first image when that frame is all
+        # opaque grey (at any colour count: 13 corpus GIFs, none otherwise).
+        self._first_gamma = 0
 
     def add(self, rgba: np.ndarray, words: np.ndarray) -> None:
         """The next frame: (H, W, 4) uint8 RGBA and its (H, W) colour words (``rgba_words``)."""
         prev, self._prev = self._prev, (rgba.copy(), words.copy())
         rgba, words = self._prev
+        self._frames += 1
+        if self._frames == 2 and self._loops:  # a loop count is written for 2 images or more
+            self._fixed += LOOP_EXTENSION_BYTES
         if prev is None:
-            first = image_bytes(self._lzw, words, None)
+            # -layers Optimize compares the first frame with a transparent canvas: it stores the
+            # box of the pixels that are not transparent.
+            shown = _box(rgba[..., 3] != 0, (slice(0, rgba.shape[0]), slice(0, rgba.shape[1])))
+            shown = shown or (slice(0, 1), slice(0, 1))
+            first = image_bytes(self._lzw, words[shown], None)
+            rgb = rgba[..., :3]
+            if (rgba[..., 3] == 255).all() and (rgb == rgb[..., :1]).all():
+                self._first_gamma = GAMMA_EXTENSION_BYTES
             clear = (np.zeros_like(rgba), np.zeros_like(words))
             whole = (slice(0, rgba.shape[0]), slice(0, rgba.shape[1]))
             for level in self._levels:
@@ -342,7 +368,7 @@ class FuzzProbe:
                 level.restored, level.dirty = clear, whole
                 level.bytes += first
                 if self._colors:
-                    level.images.append((1, rgba, None))
+                    level.images.append((1, rgba[shown], None))
             return
         prev_rgba, prev_words = prev
         found = changed_box(words, prev_words)
@@ -416,7 +442,9 @@ class FuzzProbe:
         if self._prev is None or lossless_bytes <= 0:
             return {level.lossy: 1.0 for level in self._levels}
         return {
-            level.lossy: (self._fixed + level.empty * EMPTY_IMAGE_BYTES + level.bytes)
+            level.lossy: (
+                self._fixed + self._first_gamma + level.empty * EMPTY_IMAGE_BYTES + level.bytes
+            )
             / lossless_bytes
             for level in self._levels
         }
@@ -433,7 +461,7 @@ class FuzzProbe:
         # Levels often store the same images (a still GIF, a fuzz below its changes): each
         # remap and each quantised image is computed once per content.
         remaps: dict[bytes, tuple[list[np.ndarray], int]] = {}
-        images: dict[tuple[bytes, int, int], int] = {}
+        images: dict[tuple[bytes, int, int], tuple[int, int]] = {}
         for level in self._levels:
             key = _digest(
                 *(a for w, rgba, drawn in level.images for a in (np.int64(w), rgba, drawn))
@@ -451,13 +479,16 @@ class FuzzProbe:
             for c in self._colors:
                 empty = EMPTY_IMAGE_BYTES + GAMMA_EXTENSION_BYTES * (colormap > c)
                 total = self._fixed + level.empty * empty
-                for digest, rgba, (weight, _, drawn) in zip(
-                    digests, remapped, level.images, strict=True
+                for index, (digest, rgba, (weight, _, drawn)) in enumerate(
+                    zip(digests, remapped, level.images, strict=True)
                 ):
                     if (digest, c, colormap) not in images:
                         images[(digest, c, colormap)] = quantized_bytes(
                             self._lzw, rgba, drawn, c, colormap
                         )
-                    total += weight * images[(digest, c, colormap)]
+                    stored, gamma = images[(digest, c, colormap)]
+                    if index == 0:  # one gamma extension before the first image at most
+                        stored += max(0, self._first_gamma - gamma)
+                    total += weight * stored
                 found[(c, level.lossy)] = total / lossless_bytes
         return {key: found[key] for key in keys}

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from giflab.features.lossy_lzw import lossy_code_bits
-from giflab.gif_blocks import APPLICATION, COMMENT, GRAPHIC_CONTROL, walk
+from giflab.gif_blocks import APPLICATION, COMMENT, GRAPHIC_CONTROL, LOOP_NAMES, walk
 
 HEADER_BYTES = 13 + 1  # signature + logical screen descriptor, and the trailer
 GRAPHIC_CONTROL_BYTES = 8
@@ -156,11 +156,6 @@ def changed_box(
     return (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)), changed
 
 
-# The application extensions gifsicle reads as the loop count (and writes back as one
-# NETSCAPE2.0 extension); every other extension but the graphic control ones it copies.
-_LOOP_NAMES = (b"NETSCAPE2.0", b"ANIMEXTS1.0")
-
-
 # A frame that changes nothing, when gifsicle keeps it: a 1x1 transparent image (graphic
 # control 8, descriptor 10, code size 1, one pixel's codes in a 2-byte block 4).
 EMPTY_IMAGE_BYTES = 23
@@ -204,7 +199,7 @@ def kept_metadata(data: bytes) -> KeptMetadata:
         elif block.label == GRAPHIC_CONTROL:
             control = block.payload
             delay = int.from_bytes(control[1:3], "little") if len(control) >= 3 else 0
-        elif block.label == APPLICATION and block.app_name in _LOOP_NAMES:
+        elif block.label == APPLICATION and block.app_name in LOOP_NAMES:  # one NETSCAPE2.0
             loop = True
         elif block.label == COMMENT:
             size = len(block.payload)

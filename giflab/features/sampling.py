@@ -23,6 +23,7 @@ from giflab.features.lzw import DeltaLzwEstimate, kept_metadata
 from giflab.features.palettegen import FullHistogram
 from giflab.features.quantize import ColorProbe, StoredHistogram
 from giflab.frames import DEFAULT_LIMITS, DecodeLimits, flatten, frame_count, iter_frames
+from giflab.gif_blocks import has_loop
 
 # gifsicle --lossy levels the lossy probes count (``lzw_lossy_ratio_<L>``).
 LOSSY_PROBE_LEVELS = (20, 60, 120)
@@ -215,6 +216,7 @@ def sample_gif(
         colors=FUZZ_PROBE_COLORS,
         colors_budget=FUZZ_COLORS_PIXELS,
         copied_bytes=copied_metadata_bytes(data),
+        loops=has_loop(data),
     )
     gifski = GifskiProbe(GIFSKI_PROBE_LEVELS, budget=GIFSKI_PROBE_PIXELS)  # gifski's --quality
     with single_threaded_cv2():
