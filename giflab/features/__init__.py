@@ -53,7 +53,9 @@ FEATURE_NAMES = CLASSICAL_FEATURES + CLIP_FEATURES
 #     images, the first image within its own box) (giflab.features.lzw.kept_metadata);
 #     imagemagick_fuzz_ratio_<L> and imagemagick_colors_ratio_<C>_<L> ImageMagick's: its loop
 #     extension only when the source has one, its gamma extension before an all-grey first
-#     frame, the first image cut to its pixels that are not transparent, 2-entry tables.
+#     frame, the first image cut to its pixels that are not transparent, 2-entry tables;
+#     gifski_quality_ratio_<L> gifski's 2-entry global table, its loop extension only when the
+#     source has one, 2-entry local tables.
 FEATURES_VERSION = 13
 
 # Closed bounds every value lies in (documented per feature in docs/features.md).

@@ -39,16 +39,19 @@ from giflab.engines.gifski import gifski_quality
 from giflab.features.lossy_lzw import lossy_code_bits
 from giflab.features.lzw import (
     FRAME_BYTES,
+    LOOP_EXTENSION_BYTES,
     FrameBudget,
     LzwCounter,
     changed_box,
     min_code_size,
     stored_bytes,
+    table_entries,
 )
 
-# What gifski's file holds besides its images: signature and screen descriptor, the NETSCAPE
-# loop extension and the trailer (every image has a local table, counted with it).
-GIFSKI_HEADER_BYTES = 13 + 19 + 1
+# What gifski's file holds besides its images: signature and screen descriptor, a 2-entry
+# global table and the trailer (every image has a local table, counted with it); the NETSCAPE
+# loop extension when the source has a loop count (the engine passes it as --repeat).
+GIFSKI_HEADER_BYTES = 13 + 6 + 1
 _WEIGHTS = np.array([2, 3, 1], dtype=np.int32)  # gifski's colour difference: 2 R, 3 G, 1 B
 
 
@@ -114,7 +117,7 @@ def image_bytes(lzw: LzwCounter, indices: np.ndarray, palette: np.ndarray, loss:
     """Bytes of one stored image with a local table: plain LZW, or gifsicle's lossy LZW at
     ``loss``."""
     code_size = min_code_size(len(palette) - 1)
-    overhead = FRAME_BYTES + (3 << code_size)
+    overhead = FRAME_BYTES + 3 * table_entries(len(palette))
     if loss <= 0:
         return overhead + lzw.data_bytes(indices, code_size)
     clear = np.flatnonzero(palette[:, 3] < 128)
@@ -165,7 +168,10 @@ class GifskiProbe:
     then every 4th, and so on, the same frames at every level (``lzw.FrameBudget``).
     """
 
-    def __init__(self, levels: Sequence[int], budget: int | None = None) -> None:
+    def __init__(
+        self, levels: Sequence[int], budget: int | None = None, loops: bool = True
+    ) -> None:
+        self._header = GIFSKI_HEADER_BYTES + (LOOP_EXTENSION_BYTES if loops else 0)
         self._levels = [_Level(int(level)) for level in levels]
         self._lzw = LzwCounter()
         self._prev: np.ndarray | None = None
@@ -236,6 +242,5 @@ class GifskiProbe:
             return {level.lossy: 1.0 for level in self._levels}
         self._flush(last=True)
         return {
-            level.lossy: (GIFSKI_HEADER_BYTES + level.bytes) / lossless_bytes
-            for level in self._levels
+            level.lossy: (self._header + level.bytes) / lossless_bytes for level in self._levels
         }

@@ -218,7 +218,8 @@ def sample_gif(
         copied_bytes=copied_metadata_bytes(data),
         loops=has_loop(data),
     )
-    gifski = GifskiProbe(GIFSKI_PROBE_LEVELS, budget=GIFSKI_PROBE_PIXELS)  # gifski's --quality
+    # gifski's --quality
+    gifski = GifskiProbe(GIFSKI_PROBE_LEVELS, budget=GIFSKI_PROBE_PIXELS, loops=has_loop(data))
     with single_threaded_cv2():
         for frame in iter_frames(path, limits=limits):
             sample.height, sample.width = frame.rgba.shape[:2]
