@@ -1,10 +1,12 @@
 """Per-GIF work inside one step: a worker pool over the step's partitions, all or nothing."""
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, Failure
 
+from giflab.db import connect_readonly, table_exists
 from giflab.parallel import MapResult, map_tasks
 from giflab.schemas import Record
 from io_managers import SqliteIOManager
@@ -66,6 +68,22 @@ def saved_rows(
     table = context.asset_key.path[-1]
     rows = read_records(io_manager.db_path, table, model, PARTITION_COLUMN, todo)
     return {getattr(r, PARTITION_COLUMN): r for r in rows}
+
+
+def unsaved_keys(db_path: Path, table: str, keys: Sequence[str]) -> set[str]:
+    """Those of ``keys`` without a row in ``table`` (all of them before the database or the
+    table exists): Dagster remembers a partition as materialised after its rows are deleted,
+    so planning a resume from Dagster's record alone would never make them again."""
+    if not db_path.exists():
+        return set(keys)
+    conn = connect_readonly(db_path)
+    try:
+        if not table_exists(conn, table):
+            return set(keys)
+        have = {sha for (sha,) in conn.execute(f'SELECT "{PARTITION_COLUMN}" FROM "{table}"')}
+    finally:
+        conn.close()
+    return set(keys) - have
 
 
 def save_row(io_manager: SqliteIOManager, table: str, row: Record) -> None:

@@ -23,6 +23,7 @@ from dagster._core.storage.tags import (
 from giflab.config import POSTGRES_URL_ENV
 from giflab.parallel import STOP, shared_pool, sigint_watch
 from giflab.scratch import pid_alive
+from giflab_assets.batch import unsaved_keys
 from giflab_assets.compression.assets import asset_name, incomplete_gifs
 from giflab_assets.definitions import ASSETS, build_resources
 from giflab_assets.features.assets import incomplete_features
@@ -189,7 +190,7 @@ def plan(
     """The runs that materialise every missing partition of ``asset_names`` (all if not resume).
 
     Missing means never materialised, or (``incomplete``) materialised but short of rows the
-    current configuration asks for, such as a new lossy level.
+    current configuration asks for, such as a new lossy level, or rows deleted since.
     """
     ordered = list(instance.get_dynamic_partitions(gifs_partitions.name))
     by_batches: dict[tuple, list[str]] = {}
@@ -237,6 +238,8 @@ def plan_pipeline(
         )
 
     def incomplete(asset: str, keys: list[str]) -> set[str]:
+        if asset == "gif_metadata":
+            return unsaved_keys(db_path, asset, keys)
         if asset == "gif_features":
             return incomplete_features(db_path, keys)
         if asset not in engine_of:

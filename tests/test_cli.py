@@ -81,6 +81,27 @@ def test_run_ingests_quarantines_and_second_run_does_nothing(tmp_path):
     assert "0 new GIFs" in second.stdout and "0 asset partitions to materialise" in second.stdout
 
 
+def test_rows_deleted_from_the_database_are_made_again(tmp_path):
+    # Dagster remembers the partitions as materialised; the rows themselves are what counts.
+    gifs = sorted(GOOD, key=lambda p: p.stat().st_size)[4:7]
+    raw = _raw(tmp_path, gifs, with_bad=False)
+    data = tmp_path / "data"
+    giflab("run", str(raw), "--no-progress", data_dir=data)
+    db = data / "giflab.db"
+    before = {t: _table(db, f"SELECT * FROM {t}") for t in ("gif_metadata", "gif_features")}
+    shas = [r[0] for r in _table(db, "SELECT gif_sha FROM gif_metadata")]
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM gif_metadata WHERE gif_sha = ?", (shas[0],))
+        conn.execute("DELETE FROM gif_features WHERE gif_sha = ?", (shas[1],))
+    conn.close()
+
+    again = giflab("run", str(raw), "--no-progress", data_dir=data)
+    assert "2 asset partitions to materialise" in again.stdout
+    for table, rows in before.items():
+        after = _table(db, f"SELECT * FROM {table}")
+        assert [r[0] for r in after] == [r[0] for r in rows]
+
+
 def test_dry_run_changes_nothing(tmp_path):
     raw = _raw(tmp_path, GOOD[:3])
     listing = sorted(p.relative_to(raw) for p in raw.rglob("*"))

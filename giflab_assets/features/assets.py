@@ -16,7 +16,7 @@ from giflab.features.task import FeaturesTask, clip_plan, features_task, init_wo
 from giflab.ingest import files_for_gif
 from giflab.parallel import MapResult
 from giflab.schemas import GifFeaturesV1
-from giflab_assets.batch import run_per_gif, save_row, saved_rows
+from giflab_assets.batch import run_per_gif, save_row, saved_rows, unsaved_keys
 from giflab_assets.ingest.assets import gif_metadata
 from giflab_assets.owners import OWNERS
 from giflab_assets.partitions import gifs_partitions
@@ -27,18 +27,17 @@ CLIP_CHECK = "clip_scores_present"
 
 
 def incomplete_features(db_path, keys: list[str]) -> set[str]:
-    """GIFs among ``keys`` whose stored features are out of date: a classical feature is
-    missing (a NULL, or a column the table does not have yet: rows written before that feature
-    existed) or the row was computed by an older ``FEATURES_VERSION``."""
-    from giflab.db import connect_readonly, table_exists
+    """GIFs among ``keys`` whose stored features are absent or out of date: no row, a classical
+    feature missing (a NULL, or a column the table does not have yet: rows written before that
+    feature existed) or the row computed by an older ``FEATURES_VERSION``."""
+    from giflab.db import connect_readonly
     from giflab.features import CLASSICAL_FEATURES, FEATURES_VERSION
 
-    if not db_path.exists():
-        return set()
+    absent = unsaved_keys(db_path, "gif_features", keys)
+    if absent == set(keys):
+        return absent
     conn = connect_readonly(db_path)
     try:
-        if not table_exists(conn, "gif_features"):
-            return set()
         have = {row[1] for row in conn.execute('PRAGMA table_info("gif_features")')}
         if not {*CLASSICAL_FEATURES, "features_version"} <= have:
             stale = {sha for (sha,) in conn.execute("SELECT gif_sha FROM gif_features")}
@@ -51,7 +50,7 @@ def incomplete_features(db_path, keys: list[str]) -> set[str]:
             stale = {sha for (sha,) in conn.execute(sql, (FEATURES_VERSION,))}
     finally:
         conn.close()
-    return stale & set(keys)
+    return absent | (stale & set(keys))
 
 
 @asset(
