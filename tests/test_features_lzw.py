@@ -53,6 +53,43 @@ def image_data(gif: bytes) -> list[tuple[int, int]]:
     return images
 
 
+def redrawn_screen(path: Path, seed: int, n_frames: int = 12) -> None:
+    """A terminal-like recording: lines of 5x7 glyphs, a dozen of them retyped per frame and the
+    highlighted line moving down, so each frame's crop mixes changed and unchanged pixels of the
+    same colours (the background a glyph left, the background that stayed)."""
+    rng = np.random.default_rng(seed)
+    glyphs = rng.random((40, 7, 5)) < 0.45
+    text = rng.integers(0, 40, size=(9, 38))
+    background, ink, highlight = (30, 30, 46), (220, 220, 220), (90, 60, 160)
+    frames = []
+    for i in range(n_frames):
+        for _ in range(12):
+            text[rng.integers(9), rng.integers(38)] = rng.integers(40)
+        screen = np.empty((96, 240, 3), np.uint8)
+        screen[:] = background
+        for r in range(9):
+            screen[2 + 10 * r : 12 + 10 * r] = highlight if r == i % 9 else background
+            for c in range(38):
+                y, x = 4 + 10 * r, 4 + 6 * c
+                screen[y : y + 7, x : x + 5][glyphs[text[r, c]]] = ink
+        frames.append(Image.fromarray(screen).quantize(16, dither=Image.Dither.NONE))
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=50, loop=0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_redrawn_screens_are_counted_to_the_byte(tmp_path, seed):
+    """gifsicle -O3 stores a later frame's crop three ways and keeps the smallest: colours only
+    ever unchanged made transparent; runs of unchanged pixels made transparent where two runs of
+    different colours could be; where single runs could. Making every unchanged pixel
+    transparent instead was 2.6-3 % over on these (bubbletea's terminal recordings: 10-12 %)."""
+    gifsicle = shutil.which("gifsicle")
+    if gifsicle is None:
+        pytest.skip("gifsicle not installed")
+    path = tmp_path / "screen.gif"
+    redrawn_screen(path, seed)
+    assert lossless_estimate(path).total_bytes() == len(gifsicle_o3(gifsicle, path))
+
+
 def gifsicle_o3(gifsicle: str, path: Path) -> bytes:
     result = subprocess.run(
         [gifsicle, "-O3", "--no-warnings", str(path)], check=True, capture_output=True

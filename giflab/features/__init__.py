@@ -56,7 +56,10 @@ FEATURE_NAMES = CLASSICAL_FEATURES + CLIP_FEATURES
 #     frame, the first image cut to its pixels that are not transparent, 2-entry tables;
 #     gifski_quality_ratio_<L> gifski's 2-entry global table, its loop extension only when the
 #     source has one, 2-entry local tables.
-FEATURES_VERSION = 13
+# 14: lzw_size_ratio, lzw_lossy_ratio_<L> and lzw_colors_ratio_<C>_<L> store a later frame's
+#     crop the three ways gifsicle -O3 tries (colours only ever unchanged made transparent, then
+#     its runs heuristics) instead of "every unchanged pixel transparent or none".
+FEATURES_VERSION = 14
 
 # Closed bounds every value lies in (documented per feature in docs/features.md).
 FEATURE_RANGES: dict[str, tuple[float, float]] = {

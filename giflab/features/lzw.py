@@ -5,11 +5,11 @@ cannot show: how well its LZW data was packed, and how much of each frame actual
 ``DeltaLzwEstimate`` re-encodes every frame at full resolution the way ``gifsicle -O3`` does:
 
 * the first frame is encoded whole;
-* each later frame is cropped to the box of pixels that differ from the previous frame; the
-  unchanged pixels inside the box get a transparent index, or keep their colours when that
-  codes smaller (gifsicle's optimiser tries both and keeps the smaller, under the lossy encoder
-  too); a frame identical to the previous one costs nothing (gifsicle folds it into the
-  previous frame's delay);
+* each later frame is cropped to the box of pixels that differ from the previous frame and
+  stored the ways gifsicle's optimiser tries, keeping the smallest (under the lossy encoder
+  too): colours only ever unchanged in the crop made transparent, then runs of unchanged pixels
+  made transparent by its two heuristics (``transparency_layouts``); a frame identical to the
+  previous one costs nothing (gifsicle folds it into the previous frame's delay);
 * palette indices follow one global palette ordered by how often each colour has been drawn so
   far, and the transparent index is the smallest one the crop does not use; each image's LZW
   minimum code size is the smallest that holds its largest index (gifsicle's rule), so a crop of
@@ -154,6 +154,64 @@ def changed_box(
         return None
     cols = np.flatnonzero(changed.any(axis=0))
     return (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)), changed
+
+
+@numba.njit(cache=True, nogil=True)
+def _transparency_layouts(symbols, same, transparent):
+    """gifsicle's ``transp_frame_data`` at -O3 over one crop, flattened: ``symbols`` is the
+    crop's simple layout (transparent where a colour is only ever unchanged), ``same`` marks
+    the pixels equal to the frame before. Returns (runs layout, single-runs layout, whether the
+    single-runs one exists)."""
+    n = symbols.shape[0]
+    data = symbols.copy()
+    t2 = np.empty_like(symbols)
+    have_t2 = False
+    swit = 0
+    last_t2 = 0
+    transparentizing = False
+    i = 0
+    while i < n:
+        if transparentizing:
+            if same[i] or symbols[i] == transparent:
+                data[i] = transparent
+            else:
+                data[i] = symbols[i]
+                transparentizing = False
+                swit = i + 1
+            i += 1
+        else:
+            data[i] = symbols[i]
+            if data[i] == transparent or (same[i] and data[swit] != data[i]):
+                transparentizing = True
+                data[swit:i] = transparent
+                continue  # this pixel again, transparentizing
+            if i > swit and data[i] != data[swit]:
+                have_t2 = True
+                t2[last_t2:swit] = data[last_t2:swit]
+                t2[swit:i] = transparent
+                last_t2 = i
+            if not same[i]:
+                swit = i + 1
+            elif data[swit] != data[i]:
+                swit = i
+            i += 1
+    if have_t2:
+        t2[last_t2:n] = data[last_t2:n]
+    return data, t2, have_t2
+
+
+def transparency_layouts(
+    symbols: np.ndarray, same: np.ndarray, transparent: int
+) -> list[np.ndarray]:
+    """The layouts gifsicle -O3 tries for a later frame's crop besides ``symbols`` itself: runs
+    of unchanged pixels made transparent where two or more runs of different colours could be
+    (and, second, where single runs could), so long runs of one colour stay whole."""
+    runs, single, have_single = _transparency_layouts(
+        np.ascontiguousarray(symbols, dtype=np.int64),
+        np.ascontiguousarray(same, dtype=np.bool_),
+        np.int64(transparent),
+    )
+    return [runs, single] if have_single else [runs]
 
 
 # A frame that changes nothing, when gifsicle keeps it: a 1x1 transparent image (graphic
@@ -325,71 +383,71 @@ class DeltaLzwEstimate:
             self._last_delay = delay
 
     def _encode(self, crop: np.ndarray, drawn: np.ndarray | None) -> int:
-        """Bytes of one stored image: ``crop``'s words, with the pixels outside ``drawn`` (a
-        mask, None for all) transparent, or the crop as it is if that is smaller (gifsicle's
-        optimiser tries both and keeps the smaller, under the lossy encoder too)."""
+        """Bytes of one stored image: ``crop``'s words, ``drawn`` (a mask, None for all) the
+        pixels that changed. As gifsicle's optimiser: colours only ever unchanged are
+        transparent; it then tries making runs of unchanged pixels transparent
+        (``transparency_layouts``) and keeps the smallest, under the lossy encoder too."""
         # A hash table, not a sort: np.unique on every changed crop cost 8x as much.
-        inverse, colours = pd.factorize(crop if drawn is None else crop[drawn])
-        counts = np.bincount(inverse, minlength=len(colours))
-        for word, count in zip(colours.tolist(), counts.tolist(), strict=True):
+        inverse, colours = pd.factorize(crop)
+        if drawn is None:
+            required = np.ones(len(colours), dtype=bool)
+            counts = np.bincount(inverse, minlength=len(colours))
+        else:
+            counts = np.bincount(inverse[drawn], minlength=len(colours))
+            required = counts > 0
+        needed = colours[required]
+        for word, count in zip(needed.tolist(), counts[required].tolist(), strict=True):
             self._popularity[word] = self._popularity.get(word, 0) + count
         self._local_tables = self._local_tables or len(self._popularity) > PALETTE_LIMIT
-        rank = None
-        if not self._local_tables:
+        if self._local_tables:
+            indices = np.arange(len(needed))  # the image's own table, in any order
+        else:
             ranked = sorted(self._popularity, key=self._popularity.__getitem__, reverse=True)
             rank = {word: i for i, word in enumerate(ranked)}
+            indices = np.array([rank[w] for w in needed.tolist()], dtype=np.int64)
+        transparent = -1
+        index_of = np.empty(len(colours), dtype=np.int64)
+        index_of[required] = indices
+        if drawn is not None:  # the smallest index the image's colours leave free
+            taken = np.zeros(len(indices) + 1, dtype=bool)
+            taken[indices[indices <= len(indices)]] = True
+            transparent = int(np.argmin(taken))
+            index_of[~required] = transparent
+        simple = index_of[inverse]
+        layouts = [simple]
+        if drawn is not None:
+            layouts += transparency_layouts(simple, ~drawn, transparent)
+        palette = None
         stride = self._budget.next_weight()
         probe = bool(self._lossy_levels) and stride > 0
-        layouts = [self._layout(inverse, colours, rank, drawn, len(crop), probe)]
-        if drawn is not None:  # the same crop without transparency
-            inverse, colours = pd.factorize(crop)
-            layouts.append(self._layout(inverse, colours, rank, None, len(crop), probe))
-        image_bytes = min(lossless for lossless, _ in layouts)
+        if probe:
+            palette = np.zeros((PALETTE_LIMIT, 3), np.int64)
+            words = np.asarray(needed, dtype=np.uint32)
+            rgb = np.stack([words & 0xFF, (words >> 8) & 0xFF, (words >> 16) & 0xFF], axis=1)
+            palette[np.minimum(indices, PALETTE_LIMIT - 1)] = rgb
+        sizes = [self._layout(symbols, transparent, palette) for symbols in layouts]
+        image_bytes = min(lossless for lossless, _ in sizes)
         if probe:
             self._budget.spend(len(crop))
             self._probed_bytes += stride * image_bytes
             for level in self._lossy_levels:
-                self._lossy_bytes[level] += stride * min(lossy[level] for _, lossy in layouts)
+                self._lossy_bytes[level] += stride * min(lossy[level] for _, lossy in sizes)
         return image_bytes
 
     def _layout(
-        self,
-        inverse: np.ndarray,
-        colours: np.ndarray,
-        rank: dict[int, int] | None,
-        drawn: np.ndarray | None,
-        n_pixels: int,
-        probe: bool,
+        self, symbols: np.ndarray, transparent: int, palette: np.ndarray | None
     ) -> tuple[int, dict[int, int]]:
-        """(lossless bytes, {lossy level: bytes} when ``probe``) of one way to store an image:
-        ``colours[inverse]`` at the pixels of ``drawn`` (all when None), the rest transparent."""
-        if rank is None:
-            indices = np.arange(len(colours))  # the image's own table, in any order
-            transparent = len(colours)
-        else:
-            indices = np.array([rank[w] for w in colours.tolist()], dtype=np.int64)
-            unused = np.setdiff1d(np.arange(len(colours) + 1), indices)
-            transparent = int(unused[0])
-        symbols = indices[inverse]
-        largest = int(indices.max())
-        if drawn is not None:
-            full = np.full(n_pixels, transparent, dtype=np.int64)
-            full[drawn] = symbols
-            symbols, largest = full, max(largest, transparent)
-        largest = min(largest, PALETTE_LIMIT - 1)  # a 257th colour shares the last index
+        """(lossless bytes, {lossy level: bytes} when ``palette`` is given) of one image stored
+        as ``symbols`` (``transparent`` its transparent index, -1 for none)."""
+        largest = min(int(symbols.max()), PALETTE_LIMIT - 1)  # a 257th colour shares the last
         code_size = min_code_size(largest)
-        overhead = FRAME_BYTES + (3 << code_size if rank is None else 0)
+        overhead = FRAME_BYTES + (3 << code_size if self._local_tables else 0)
         symbols = np.minimum(symbols, PALETTE_LIMIT - 1)
         lossless = overhead + self._lzw.data_bytes(symbols, code_size)
         lossy: dict[int, int] = {}
-        if probe:
-            palette = np.zeros((PALETTE_LIMIT, 3), np.int64)
-            words = np.asarray(colours, dtype=np.uint32)
-            rgb = np.stack([words & 0xFF, (words >> 8) & 0xFF, (words >> 16) & 0xFF], axis=1)
-            palette[np.minimum(indices, PALETTE_LIMIT - 1)] = rgb
-            marked = transparent if drawn is not None else -1
+        if palette is not None:
             for level in self._lossy_levels:
-                bits = lossy_code_bits(symbols, palette, code_size, level, marked)
+                bits = lossy_code_bits(symbols, palette, code_size, level, transparent)
                 lossy[level] = overhead + stored_bytes(bits)
         return lossless, lossy
 
