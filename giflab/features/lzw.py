@@ -389,12 +389,9 @@ class DeltaLzwEstimate:
         (``transparency_layouts``) and keeps the smallest, under the lossy encoder too."""
         # A hash table, not a sort: np.unique on every changed crop cost 8x as much.
         inverse, colours = pd.factorize(crop)
-        if drawn is None:
-            required = np.ones(len(colours), dtype=bool)
-            counts = np.bincount(inverse, minlength=len(colours))
-        else:
-            counts = np.bincount(inverse[drawn], minlength=len(colours))
-            required = counts > 0
+        drawn_inverse = inverse if drawn is None else inverse[drawn]
+        counts = np.bincount(drawn_inverse, minlength=len(colours))
+        required = counts > 0  # the colours of changed pixels (all of a whole image)
         needed = colours[required]
         for word, count in zip(needed.tolist(), counts[required].tolist(), strict=True):
             self._popularity[word] = self._popularity.get(word, 0) + count
