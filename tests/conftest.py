@@ -59,6 +59,35 @@ def good_corpus_gifs() -> list[Path]:
     return sorted(p for p in root.glob("*.gif") if p.is_file())
 
 
+# A decoded size (width x height x frames) up to which every corpus GIF goes through the
+# whole-corpus feature tests; of the larger ones, each source family sends its largest.
+VARIED_PIXELS = 50_000_000
+
+
+def decoded_pixels(path: Path) -> int:
+    """Width x height x frames of ``path``, from its header (not decoded)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size[0] * im.size[1] * getattr(im, "n_frames", 1)
+
+
+def varied_corpus_gifs() -> list[Path]:
+    """The good corpus GIFs up to ``VARIED_PIXELS`` decoded, plus the largest GIF of each
+    source family (the file name's first ``__`` part) above it: every family and size class,
+    without running two dozen near-identical terminal recordings through every feature test."""
+    small, large = [], {}
+    for path in good_corpus_gifs():
+        size = decoded_pixels(path)
+        if size <= VARIED_PIXELS:
+            small.append(path)
+            continue
+        family = path.name.split("__")[0]
+        if family not in large or size > large[family][0]:
+            large[family] = (size, path)
+    return sorted(small + [path for _, path in large.values()])
+
+
 def bad_corpus_files() -> list[Path]:
     return sorted(p for p in (corpus_dir() / "bad").iterdir() if p.is_file())
 

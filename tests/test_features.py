@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, good_corpus_gifs
+from conftest import REPO, good_corpus_gifs, varied_corpus_gifs
 from PIL import Image, ImageDraw
 
 from giflab.features import (
@@ -217,7 +217,7 @@ def check_ranges(values: dict) -> None:
         assert lo <= v <= hi, (name, v)
 
 
-@pytest.mark.parametrize("path", good_corpus_gifs(), ids=lambda p: p.name[:60])
+@pytest.mark.parametrize("path", varied_corpus_gifs(), ids=lambda p: p.name[:60])
 def test_corpus_features_are_finite_and_in_range(path):
     check_ranges(extract_features(path))
 
