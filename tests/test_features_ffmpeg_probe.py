@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import good_corpus_gifs, installed_engine
+from conftest import decoded_pixels, good_corpus_gifs, installed_engine
 from PIL import Image
 from test_features_lossy_lzw import estimate, gradient
 
@@ -33,11 +33,6 @@ def ffmpeg_bytes(path: Path, out: Path, colors: int, lossy: int) -> int:
     engine = installed_engine("ffmpeg")
     engine.render(path, Variant(lossy=lossy, colors=colors, frame_keep=1.0), out)
     return out.stat().st_size
-
-
-def pixels(path: Path) -> int:
-    with Image.open(path) as im:
-        return im.width * im.height * frame_count(path)
 
 
 def probe(path: Path, settings, budget=None) -> FfmpegProbe:
@@ -125,7 +120,7 @@ def palettegen(path: Path, tmp: Path, colors: int, lossy: int) -> set[tuple[int,
 
 
 def test_the_palette_is_palettegens_on_real_gifs(tmp_path):
-    gifs = [p for p in good_corpus_gifs() if frame_count(p) > 1 and pixels(p) < 2_000_000]
+    gifs = [p for p in good_corpus_gifs() if frame_count(p) > 1 and decoded_pixels(p) < 2_000_000]
     gifs = gifs[:: max(1, len(gifs) // 3)][:3]
     for path in gifs:
         histogram = FullHistogram()
@@ -234,7 +229,7 @@ def test_features_follow_the_ffmpeg_engine_on_real_gifs(tmp_path):
     the ffmpeg engine writes at ``colors=C, lossy=L``: median within 1 %, every one within 5 %
     (the emulation is exact on most: its palettes and pixels are ffmpeg's)."""
     gifs = [p for p in good_corpus_gifs() if 5 * 1024 < p.stat().st_size and frame_count(p) > 1]
-    gifs = [p for p in gifs if pixels(p) < 2_000_000]  # a few seconds of ffmpeg each
+    gifs = [p for p in gifs if decoded_pixels(p) < 2_000_000]  # a few seconds of ffmpeg each
     gifs = gifs[:: max(1, len(gifs) // 6)]
     assert len(gifs) >= 4
     errors: dict[tuple[int, int], list[float]] = {}
