@@ -153,8 +153,9 @@ def test_counts_that_change_nothing_get_none_and_the_features_fall_back(tmp_path
             )
 
 
-# Decoded size (width x height x frames) of the GIFs the real-GIF check below takes: every
-# family has some; extract_features on one costs seconds, not the minute of the largest.
+# Decoded size (width x height x frames) of the GIFs the real-GIF check below takes (anime,
+# lottie, Pillow, gifsicle and raylib ones; no terminal recording is this small):
+# extract_features on one costs seconds, not the minute of the largest.
 SMALL = 20_000_000
 
 
