@@ -59,7 +59,10 @@ FEATURE_NAMES = CLASSICAL_FEATURES + CLIP_FEATURES
 # 14: lzw_size_ratio, lzw_lossy_ratio_<L> and lzw_colors_ratio_<C>_<L> store a later frame's
 #     crop the three ways gifsicle -O3 tries (colours only ever unchanged made transparent, then
 #     its runs heuristics) instead of "every unchanged pixel transparent or none".
-FEATURES_VERSION = 14
+# 15: gifski_quality_ratio_<L> runs gifski 1.7's denoiser (five-frame look-ahead, median of a
+#     stay, the threshold alternating between two colour cohorts, importance) and stores what it
+#     marks important, repeated frames included (giflab.features.gifski_probe).
+FEATURES_VERSION = 15
 
 # Closed bounds every value lies in (documented per feature in docs/features.md).
 FEATURE_RANGES: dict[str, tuple[float, float]] = {

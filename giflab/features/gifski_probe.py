@@ -1,22 +1,38 @@
 """gifski 1.7.1 as GifLab's gifski engine runs it, for the ``gifski_quality_ratio_<L>`` probes.
 
 The engine (``giflab.engines.gifski``) gives gifski ``--quality Q`` (``gifski_quality``: lossy 0
--> 100, 120 -> 10). gifski turns Q into four knobs, each of which moves the file's size; the
-probe applies each to the GIF's own frames and counts the images gifski would store. Written
-from gifski's behaviour (its source, read in the search index, and its 1.7.1 binary), our own
-code:
+-> 100, 120 -> 10). The probe runs the GIF's own frames through gifski's pipeline, as its source
+(release 1.7, read in the search index) and its 1.7.1 binary show it, our own code:
 
-* **motion threshold** (its denoiser): a pixel keeps the colour already on screen while its
-  weighted difference ``2 dR² + 3 dG² + dB²`` from it stays below ``(55 - Q/2)²``; only a
-  change past that is drawn, and the pixels not drawn are transparent in the frame's image.
-  (gifski also looks five frames ahead and draws the median of a colour's stay; not emulated.)
-* **palette** per frame, by libimagequant (the same library, its C release through the
-  ``imagequant`` package): target quality ``min(100, 4Q/3)`` (100 for the first frame),
-  transparency as a fixed colour, Floyd-Steinberg at level ``max(0.2, Q/50 - 1)``;
-* **stored image**: the drawn pixels trimmed at the bottom, top and left (gifski never trims the
-  right edge, nor the last frame), the rest transparent, with a local colour table;
-* **lossy LZW** below Q 100: gifsicle's lossy encoder inside gifski at loss
-  ``ceil((100/6 - Q/6)^1.75)`` (``giflab.features.lossy_lzw``).
+* **denoiser** (``giflab.features.gifski_denoise``): per pixel, the colour on screen is kept
+  while the new one differs from it by less than ``(55 - Q/2)²`` (weighted ``2 dR² + 3 dG² +
+  dB²``); the threshold doubles on alternate frames for one of two colour cohorts (``(r/2 > g)
+  != (b > 127)``), so a change just over it lands a frame late for half the pixels; a change that holds for the next 1-4
+  frames (gifski looks five frames ahead) is drawn as the median of its stay, and each pixel
+  gets an *importance*: how far the change passed the threshold, 0 when nothing changed, 1 for
+  the first 1-3 frames of a stay where the threshold is low (a second chance);
+* **skipped frames**: a frame with no important pixel is not stored (its time goes to the next
+  one): gifski feeds repeated frames to the denoiser and they vanish here;
+* **cleared pixels**: below Q 100 the unimportant pixels become transparent (every frame at Q <=
+  83, on ``n % 5 >= (Q-80)/4`` of the stored frames above; at Q 100 libimagequant's remap
+  against the screen does it);
+* **palette** per frame by libimagequant (the same library, its C release 2.x through the
+  ``imagequant`` package): target quality ``min(100, 4Q/3)`` (100 for the first frame), the
+  important pixels only (gifski passes the importance map as weights), transparency as a fixed
+  colour, Floyd-Steinberg at level ``max(0.2, Q/50 - 1)``. gifski 1.7 links libimagequant 4
+  (Rust), which keeps more colours at the same target: a target ``COLOR_QUALITY_SHRINK`` as far
+  from 100 and the same weight for every important pixel stand for that;
+* **what the screen already shows** is not drawn again: a pixel whose denoised colour is the one
+  last drawn there is transparent, unless it is important (a stay's second chance) and its
+  colour in the new palette is nearer to it than the screen's: libimagequant 4's remap against
+  the screen, which the C release here does not follow closely enough to be left to it;
+* **stored image**: the rows holding something new (gifski trims top and bottom only, never the
+  sides), the whole frame for the first and for the last one stored; a frame with nothing new
+  is dropped, the last one too (the 1.7.1 binary merges two identical frames into one image;
+  the 1.7.0 source would store it whole);
+* **encoder**: gifsicle's lossy LZW inside gifski below Q 100 at loss
+  ``ceil((100/6 - Q/6)^1.75)`` (``giflab.features.lossy_lzw``), plain LZW at Q 100; a local
+  colour table per image.
 
 Two knobs of later gifski releases are *not* in 1.7.1, and the renders say so: the loss
 ``ceil((20 - Q/5)^1.8) + 10`` made the estimate 10-11 % too small at every lossy level, and a
@@ -31,18 +47,20 @@ docs/features.md.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 
 from giflab.engines.gifski import gifski_quality
+from giflab.features.gifski_denoise import LOOKAHEAD, denoise, motion_threshold
 from giflab.features.lossy_lzw import lossy_code_bits
 from giflab.features.lzw import (
     FRAME_BYTES,
     LOOP_EXTENSION_BYTES,
     FrameBudget,
     LzwCounter,
-    changed_box,
     min_code_size,
     stored_bytes,
     table_entries,
@@ -52,12 +70,8 @@ from giflab.features.lzw import (
 # global table and the trailer (every image has a local table, counted with it); the NETSCAPE
 # loop extension when the source has a loop count (the engine passes it as --repeat).
 GIFSKI_HEADER_BYTES = 13 + 6 + 1
-_WEIGHTS = np.array([2, 3, 1], dtype=np.int32)  # gifski's colour difference: 2 R, 3 G, 1 B
-
-
-def motion_threshold(quality: int) -> int:
-    """The weighted squared difference a pixel must reach to be redrawn at ``quality``."""
-    return (55 - quality // 2) ** 2
+# libimagequant 2.x keeps libimagequant 4's colour count at a target this much closer to 100
+COLOR_QUALITY_SHRINK = 0.6
 
 
 def color_quality(quality: int, first_frame: bool) -> int:
@@ -78,18 +92,36 @@ def gifsicle_loss(quality: int) -> int:
     return math.ceil((100 / 6 - quality / 6) ** 1.75)
 
 
-def quantize(rgba: np.ndarray, quality: int, first_frame: bool, transparency: bool):
+def quantize(
+    rgba: np.ndarray,
+    quality: int,
+    first_frame: bool,
+    transparency: bool,
+    importance: np.ndarray | None = None,
+    screen: np.ndarray | None = None,
+):
     """(indices (H, W) uint8, palette (N, 4) uint8) of ``rgba`` quantised by libimagequant as
-    gifski sets it up at ``quality``."""
+    gifski sets it up at ``quality``: ``importance`` weighs the pixels (0: ignored), ``screen``
+    is what the frame is drawn over (pixels it already shows may become transparent)."""
     from imagequant._libimagequant import ffi, lib  # loaded with the first probe
 
     h, w = rgba.shape[:2]
     pixels = np.ascontiguousarray(rgba, dtype=np.uint8)
     attr = lib.liq_attr_create()
     image = result = ffi.NULL
+    held = []  # buffers libimagequant reads until it is done
     try:
-        lib.liq_set_quality(attr, 0, color_quality(quality, first_frame))
+        target = color_quality(quality, first_frame)
+        if not first_frame:
+            target = 100 - round((100 - target) * COLOR_QUALITY_SHRINK)
+        lib.liq_set_quality(attr, 0, target)
         image = lib.liq_image_create_rgba(attr, ffi.from_buffer(pixels), w, h, 0.0)
+        if importance is not None:
+            weights = np.ascontiguousarray(importance, dtype=np.uint8)
+            held.append(weights)
+            lib.liq_image_set_importance_map(
+                image, ffi.from_buffer(weights), h * w, lib.LIQ_COPY_PIXELS
+            )
         if transparency:
             lib.liq_image_add_fixed_color(image, {"r": 0, "g": 0, "b": 0, "a": 0})
         out = ffi.new("liq_result**")
@@ -98,12 +130,19 @@ def quantize(rgba: np.ndarray, quality: int, first_frame: bool, transparency: bo
             raise RuntimeError(f"libimagequant failed to quantise a frame (code {code})")
         result = out[0]
         lib.liq_set_dithering_level(result, dithering_level(quality))
+        if screen is not None:
+            shown = np.ascontiguousarray(screen, dtype=np.uint8)
+            held.append(shown)
+            # the image owns the background from here on
+            lib.liq_image_set_background(
+                image, lib.liq_image_create_rgba(attr, ffi.from_buffer(shown), w, h, 0.0)
+            )
         indices = np.empty(h * w, np.uint8)
         lib.liq_write_remapped_image(result, image, ffi.from_buffer(indices), h * w)
         pal = lib.liq_get_palette(result)
-        palette = np.array(
-            [(c.r, c.g, c.b, c.a) for c in pal.entries[0 : pal.count]], dtype=np.uint8
-        ).reshape(-1, 4)
+        # liq_color is four bytes (r, g, b, a)
+        palette = np.frombuffer(ffi.buffer(pal.entries, 4 * pal.count), np.uint8).reshape(-1, 4)
+        palette = palette.copy()  # the result owns the entries until it is destroyed
     finally:
         if result != ffi.NULL:
             lib.liq_result_destroy(result)
@@ -113,48 +152,138 @@ def quantize(rgba: np.ndarray, quality: int, first_frame: bool, transparency: bo
     return indices.reshape(h, w), palette
 
 
-def image_bytes(lzw: LzwCounter, indices: np.ndarray, palette: np.ndarray, loss: int) -> int:
+def image_bytes(
+    lzw: LzwCounter, indices: np.ndarray, palette: np.ndarray, transparent: int, loss: int
+) -> int:
     """Bytes of one stored image with a local table: plain LZW, or gifsicle's lossy LZW at
-    ``loss``."""
+    ``loss`` (``transparent``: the index never merged with a colour, -1 for none)."""
     code_size = min_code_size(len(palette) - 1)
     overhead = FRAME_BYTES + 3 * table_entries(len(palette))
     if loss <= 0:
         return overhead + lzw.data_bytes(indices, code_size)
-    clear = np.flatnonzero(palette[:, 3] < 128)
-    transparent = int(clear[0]) if len(clear) else -1
     bits = lossy_code_bits(indices, palette[:, :3], code_size, loss, transparent)
     return overhead + stored_bytes(bits)
 
 
-class _Level:
-    """One quality's screen (the colours its denoiser holds) and byte count."""
+@numba.njit(cache=True, nogil=True)
+def _new_rows(out, drawn, importance, top, bottom, clear):
+    """(start, stop) of the rows in ``top:bottom`` holding a pixel the screen does not show yet:
+    not the opaque colour last drawn there and, when the frame is ``clear``ed, important
+    (an important pixel turned transparent counts), else opaque; (0, 0) when there is none."""
+    start = stop = 0
+    for y in range(top, bottom):
+        for x in range(out.shape[1]):
+            opaque = out[y, x, 3] >= 128
+            if clear:
+                if importance[y, x] == 0:
+                    continue
+            elif not opaque:
+                continue
+            if (
+                opaque
+                and out[y, x, 0] == drawn[y, x, 0]
+                and out[y, x, 1] == drawn[y, x, 1]
+                and out[y, x, 2] == drawn[y, x, 2]
+                and out[y, x, 3] == drawn[y, x, 3]
+            ):
+                continue
+            if stop == 0:
+                start = y
+            stop = y + 1
+            break
+    return start, stop
 
-    def __init__(self, lossy: int) -> None:
+
+@numba.njit(cache=True, nogil=True)
+def _crop(out, drawn, importance, start, stop, clear):
+    """(the rows ``start:stop`` of ``out``, unimportant pixels transparent when ``clear``; per
+    pixel, whether it is opaque and not the colour last drawn there)."""
+    crop = out[start:stop].copy()
+    new = np.zeros(crop.shape[:2], np.bool_)
+    for y in range(crop.shape[0]):
+        for x in range(crop.shape[1]):
+            if clear and importance[start + y, x] == 0:
+                crop[y, x, :] = 0
+            if crop[y, x, 3] < 128:
+                continue
+            for c in range(4):
+                if crop[y, x, c] != drawn[start + y, x, c]:
+                    new[y, x] = True
+                    break
+    return crop, new
+
+
+@numba.njit(cache=True, nogil=True)
+def _draw(indices, palette, crop, new, importance, screen, drawn, transparent, first, keeps):
+    """Make transparent the pixels of a later image that are not ``new`` (unless important and
+    nearer to their palette colour than the screen is), then draw the image on ``screen`` (its
+    palette colours) and ``drawn`` (the colours asked for), cleared after it unless it
+    ``keeps``. Returns (start, stop): the rows of ``indices`` that change the screen."""
+    h, w = indices.shape
+    start = stop = 0
+    for y in range(h):
+        changes = first
+        for x in range(w):
+            if not first and transparent >= 0 and not new[y, x]:
+                again = False
+                if importance[y, x] > 0:
+                    k = indices[y, x]
+                    to_crop = to_screen = 0
+                    for c in range(3):
+                        d = np.int32(crop[y, x, c]) - np.int32(palette[k, c])
+                        to_crop += d * d
+                        d = np.int32(screen[y, x, c]) - np.int32(palette[k, c])
+                        to_screen += d * d
+                    again = to_crop < to_screen
+                if not again:
+                    indices[y, x] = transparent
+            k = indices[y, x]
+            if k == transparent:
+                continue
+            if not changes:
+                for c in range(4):
+                    if palette[k, c] != screen[y, x, c]:
+                        changes = True
+                        break
+        if changes:
+            if stop == 0:
+                start = y
+            stop = y + 1
+    for y in range(start, stop):
+        for x in range(w):
+            k = indices[y, x]
+            if k != transparent:
+                for c in range(4):
+                    screen[y, x, c] = palette[k, c]
+                    drawn[y, x, c] = crop[y, x, c]
+            if not keeps:
+                for c in range(4):
+                    screen[y, x, c] = 0
+    return start, stop
+
+
+class _Level:
+    """One quality's denoiser state, screens and byte count."""
+
+    def __init__(self, lossy: int, height: int, width: int) -> None:
         self.lossy = lossy
         self.quality = gifski_quality(lossy)
         self.threshold = motion_threshold(self.quality)
         self.loss = gifsicle_loss(self.quality)
-        self.screen: np.ndarray | None = None  # RGBA
+        self.held = np.zeros((height, width, 4), np.uint8)  # the denoiser's colours
+        self.stay = np.zeros((height, width), np.uint8)
+        self.stayed = np.zeros((height, width), np.uint8)
+        self.out = np.zeros((height, width, 4), np.uint8)  # the denoised frame
+        self.importance = np.zeros((height, width), np.uint8)
+        self.busy = np.ones(height, np.bool_)
+        self.screen = np.zeros((height, width, 4), np.uint8)  # as the file shows it
+        self.drawn = np.zeros((height, width, 4), np.uint8)  # the denoised colours drawn
+        self.stored = 0  # frames quantised so far
+        self.keeps = False  # the last frame leaves the screen as it is (no clearing disposal)
         self.bytes = 0
-
-
-def stored_region(drawn: np.ndarray, last: bool) -> tuple[slice, slice]:
-    """The rectangle gifski stores of a frame whose drawn pixels are ``drawn`` (a whole-frame
-    mask with at least one pixel): trimmed at the top and bottom only, always the frame's full
-    width (gifski 1.7.1's renders of the corpus never start an image right of 0 nor end it
-    short of the right edge), and the whole frame for the ``last`` one."""
-    if last:
-        return slice(None), slice(None)
-    rows = np.flatnonzero(drawn.any(axis=1))
-    return slice(rows[0], rows[-1] + 1), slice(None)
-
-
-def _moved(new: np.ndarray, old: np.ndarray, threshold: int) -> np.ndarray:
-    """Per pixel of two (..., 4) RGBA arrays: a change gifski draws at ``threshold``."""
-    opaque_new, opaque_old = new[..., 3] >= 128, old[..., 3] >= 128
-    diff = new[..., :3].astype(np.int32) - old[..., :3]
-    far = (diff * diff) @ _WEIGHTS >= threshold
-    return np.where(opaque_new & opaque_old, far, opaque_new != opaque_old)
+        # The last frame quantised: counted trimmed when another follows, whole if none does.
+        self.pending: tuple | None = None
+        self.pending_bytes = 0  # its bytes trimmed
 
 
 class GifskiProbe:
@@ -162,85 +291,211 @@ class GifskiProbe:
     lossy level, the estimated bytes of the gifski engine's file at that level over an estimate
     of the GIF re-encoded losslessly.
 
-    Every frame moves the screens; images are quantised and counted until ``budget`` pixels
-    have been (per frame its changed pixels, or a quarter of its largest stored image when that
-    is more: gifski stores whole rows to the right edge), then every 2nd frame's (weighted 2),
-    then every 4th, and so on, the same frames at every level (``lzw.FrameBudget``).
+    Every frame goes through the denoisers; images are quantised and counted until ``budget``
+    pixels have been (per frame a quarter of its largest stored image, gifski storing whole rows),
+    then every 2nd changed frame's (weighted 2), then every 4th, and so on, the same frames at
+    every level (``lzw.FrameBudget``; a repeated frame is always counted, once); a frame not
+    counted still moves the screens.
     """
 
     def __init__(
         self, levels: Sequence[int], budget: int | None = None, loops: bool = True
     ) -> None:
         self._header = GIFSKI_HEADER_BYTES + (LOOP_EXTENSION_BYTES if loops else 0)
-        self._levels = [_Level(int(level)) for level in levels]
+        self._lossy = [int(level) for level in levels]
+        self._levels: list[_Level] = []
         self._lzw = LzwCounter()
-        self._prev: np.ndarray | None = None
         self._budget = FrameBudget(budget)
-        # The last frame changed: gifski trims a frame unless it is the last, so each is
-        # counted when the next one arrives (or by ``ratios``).
-        self._pending: tuple[np.ndarray, list, int] | None = None
+        self._ring: np.ndarray | None = None  # the denoiser's look-ahead window
+        self._window: deque = deque()  # per frame in it: (rows changed from the one before, keeps)
+        self._fed = 0  # frames in the ring so far (transparent fillers after the last included)
+        self._out = 0  # frames denoised so far
+        self._frames: int | None = None  # how many frames there are, once ``ratios`` knows
+        self._transparent_first = False
+        self._prev: tuple[np.ndarray, np.ndarray] | None = None  # (RGBA, words): next to feed
+        self._last_words: np.ndarray | None = None  # the words of the frame fed last
+        self._done = False
 
     def add(self, rgba: np.ndarray, words: np.ndarray) -> None:
         """The next frame: (H, W, 4) uint8 RGBA and its (H, W) colour words (``rgba_words``)."""
-        prev, self._prev = self._prev, words.copy()
-        if prev is None:
-            transparency = bool((rgba[..., 3] < 128).any())
-            for level in self._levels:
-                level.screen = rgba.copy()
-                indices, palette = quantize(rgba, level.quality, True, transparency)
-                level.bytes += image_bytes(self._lzw, indices, palette, level.loss)
-            return
-        found = changed_box(words, prev)
-        if found is None:
-            return  # gifski skips a frame identical to the one before
-        box, changed = found
-        stride = self._budget.next_weight()
-        counted = stride > 0
-        inside = changed[box]
-        crop = rgba[box]
-        # Per level: None, or the drawn pixels (a whole-frame mask) and their stored rectangle.
-        drawn: list[tuple[np.ndarray, tuple[slice, slice]] | None] = []
-        area = 0  # the largest image this frame stores (what quantising it costs)
-        for level in self._levels:
-            shown = level.screen[box]
-            moved = inside & _moved(crop, shown, level.threshold)
-            shown[moved] = crop[moved]
-            if not (counted and moved.any()):
-                drawn.append(None)
-                continue
-            mask = np.zeros(rgba.shape[:2], dtype=bool)
-            mask[box] = moved
-            rows, _ = region = stored_region(mask, last=False)
-            area = max(area, (rows.stop - rows.start) * rgba.shape[1])
-            drawn.append((mask, region))
-        if counted:  # the changed pixels, or a quarter of a much larger stored image
-            self._budget.spend(max(int(inside.sum()), area // 4))
-        self._flush(last=False)
-        if any(drawn):  # a frame with nothing to count is not kept
-            self._pending = (rgba.copy(), drawn, stride)
+        if self._prev is not None:
+            self._feed(*self._prev, following=rgba)
+        self._prev = (rgba.copy(), words.copy())
 
-    def _flush(self, last: bool) -> None:
-        """Count the held-back frame's images: trimmed, or whole when it is the ``last``."""
-        if self._pending is None:
+    def _feed(self, rgba: np.ndarray, words: np.ndarray, following: np.ndarray | None) -> None:
+        """Put a frame into the look-ahead window; ``following`` is the frame after it."""
+        height, width = rgba.shape[:2]
+        if self._ring is None:
+            self._ring = np.zeros((LOOKAHEAD, height, width, 4), np.uint8)
+            self._levels = [_Level(lossy, height, width) for lossy in self._lossy]
+            self._transparent_first = bool((rgba[..., 3] < 128).any())
+            self._last_words = words
+            changed = np.ones(height, np.bool_)
+        else:
+            changed = (words != self._last_words).any(axis=1)
+            self._last_words = words
+        # gifski clears a frame's area before the next one when that one is more transparent
+        if following is None:
+            keeps = not self._transparent_first
+        else:
+            keeps = not bool((following[..., 3] < rgba[..., 3]).any())
+        self._ring[self._fed % LOOKAHEAD] = rgba
+        self._window.append((changed, keeps))
+        self._fed += 1
+        if self._fed >= LOOKAHEAD:
+            self._denoise_oldest(odd=self._fed % 2 == 1)
+
+    def _denoise_oldest(self, odd: bool) -> None:
+        """Denoise the oldest frame of the window and store it at every level."""
+        rows = np.zeros(self._ring.shape[1], np.bool_)
+        for changed, _ in self._window:
+            rows |= changed  # where the window's frames differ; elsewhere nothing moves
+        changed, keeps = self._window.popleft()
+        # the budget strides over the frames that differ from the one before: a repeated frame
+        # stores nothing new, and weighing a later image by frames that were repeats overcounts
+        stride = self._budget.next_weight() if changed.any() else 1
+        area = 0
+        for level in self._levels:
+            looked = rows | level.busy
+            denoise(
+                self._ring,
+                self._out % LOOKAHEAD,
+                level.held,
+                level.stay,
+                level.stayed,
+                level.threshold,
+                odd,
+                looked,
+                level.out,
+                level.importance,
+                level.busy,
+            )
+            area = max(area, self._store(level, looked, keeps, stride))
+        if stride:
+            self._budget.spend(area // 4)
+        self._out += 1
+
+    def _store(self, level: _Level, looked: np.ndarray, keeps: bool, stride: int) -> int:
+        """Store the denoised frame at ``level`` (the rows ``looked`` at may have changed);
+        returns the pixels quantised."""
+        first = level.stored == 0
+        prev_keeps, level.keeps = level.keeps, keeps
+        found = np.flatnonzero(looked)
+        if not len(found):
+            return 0
+        top, bottom = found[0], found[-1] + 1
+        if prev_keeps and not level.importance[top:bottom].any():
+            return 0  # nothing changed: the frame's time goes to the next one
+        clear = (
+            prev_keeps
+            and level.quality < 100
+            and level.stored % 5 >= max(0, level.quality - 80) // 4
+        )
+        level.stored += 1
+        if first:
+            rows = slice(0, level.out.shape[0])
+        else:
+            start, stop = _new_rows(level.out, level.drawn, level.importance, top, bottom, clear)
+            if start == stop:  # nothing new: dropped
+                self._count(level, last=False)
+                level.pending = (None, None, None, -1, stride)
+                return 0
+            rows = slice(start, stop)
+        crop, new = _crop(level.out, level.drawn, level.importance, rows.start, rows.stop, clear)
+        if not stride:  # not counted: the screens move all the same
+            level.screen[rows][new] = crop[new]
+            level.drawn[rows][new] = crop[new]
+            if not keeps:
+                level.screen[rows] = 0
+            return 0
+        weights = None
+        if first or prev_keeps:  # libimagequant 4 weighs them more evenly than the C release
+            weights = np.where(level.importance[rows] > 0, np.uint8(255), np.uint8(0))
+        indices, palette = quantize(
+            crop,
+            level.quality,
+            first,
+            transparency=not first or self._transparent_first,
+            importance=weights,
+            screen=None if first else level.screen[rows],
+        )
+        clear_entries = np.flatnonzero(palette[:, 3] <= 128)
+        transparent = int(clear_entries[0]) if len(clear_entries) else -1
+        palette[clear_entries, 3] = 0
+        if len(clear_entries) > 1:  # gifski keeps one transparent index
+            indices[np.isin(indices, clear_entries)] = transparent
+        self._count(level, last=False)
+        level.pending = (rows, indices, palette, transparent, stride)
+        # A pixel the screen already shows is transparent (libimagequant 4's remap against the
+        # screen), unless it is important and its new palette colour is nearer to it than the
+        # screen's: then gifski draws it again. The screens then show what was drawn.
+        kept_start, kept_stop = _draw(
+            indices,
+            palette,
+            crop,
+            new,
+            level.importance[rows],
+            level.screen[rows],
+            level.drawn[rows],
+            transparent,
+            first,
+            keeps,
+        )
+        area = (rows.stop - rows.start) * level.out.shape[1]
+        if kept_start == kept_stop:
+            level.pending_bytes = 0
+            return area
+        kept = slice(kept_start, kept_stop)
+        level.pending_bytes = image_bytes(
+            self._lzw, indices[kept], palette, transparent, level.loss
+        )
+        return area
+
+    def _count(self, level: _Level, last: bool) -> None:
+        """Count the frame held back: trimmed, or whole when it is the ``last`` one stored (a
+        last frame with nothing new is not stored)."""
+        if level.pending is None:
             return
-        rgba, drawn, stride = self._pending
-        self._pending = None
-        for level, found in zip(self._levels, drawn, strict=True):
-            if found is None:
-                continue
-            mask, region = found
-            if last:
-                region = stored_region(mask, last=True)
-            image = np.where(mask[region][..., None], rgba[region], 0).astype(np.uint8)
-            indices, palette = quantize(image, level.quality, False, True)
-            level.bytes += stride * image_bytes(self._lzw, indices, palette, level.loss)
+        rows, indices, palette, transparent, stride = level.pending
+        level.pending = None
+        height, width = level.screen.shape[:2]
+        trimmed = level.pending_bytes if rows is not None else 0
+        level.bytes += stride * trimmed  # it stands for the frames the budget's stride skipped
+        if not last or not trimmed:
+            # gifski 1.7.1 does not store a last frame with nothing new either: its time goes
+            # to the frame before (two identical frames make one image)
+            return
+        # Stored whole: once, whatever the stride (the trimmed image's bytes are in already).
+        whole = np.full((height, width), max(transparent, 0), np.uint8)
+        whole[rows] = indices
+        level.bytes += max(
+            0, image_bytes(self._lzw, whole, palette, transparent, level.loss) - trimmed
+        )
+
+    def _finish(self) -> None:
+        """Feed the last frame and flush the window with transparent frames, as gifski does
+        (the cohort parity then read before the frame count moves)."""
+        self._done = True
+        self._feed(*self._prev, following=None)
+        self._frames = self._fed
+        height = self._ring.shape[1]
+        while self._out < self._frames:
+            odd = self._fed % 2 == 1
+            self._ring[self._fed % LOOKAHEAD] = 0
+            self._window.append((np.ones(height, np.bool_), True))
+            self._fed += 1
+            if self._fed >= LOOKAHEAD:
+                self._denoise_oldest(odd)
+        for level in self._levels:
+            self._count(level, last=True)
 
     def ratios(self, lossless_bytes: float) -> dict[int, float]:
         """{lossy level: estimated bytes of gifski's file / ``lossless_bytes``} (1.0 for every
         level before any frame, or without a lossless estimate)."""
         if self._prev is None or lossless_bytes <= 0:
-            return {level.lossy: 1.0 for level in self._levels}
-        self._flush(last=True)
+            return {lossy: 1.0 for lossy in self._lossy}
+        if not self._done:
+            self._finish()
         return {
             level.lossy: (self._header + level.bytes) / lossless_bytes for level in self._levels
         }
