@@ -301,7 +301,6 @@ class GifskiProbe:
             start, stop = new_rows(level.out, level.drawn, level.importance, top, bottom, clear)
             if start == stop:  # nothing new: dropped
                 self._count(level, last=False)
-                level.pending = (None, None, None, -1, stride)
                 return 0
             rows = slice(start, stop)
         crop, new = crop_new(level.out, level.drawn, level.importance, rows.start, rows.stop, clear)
@@ -362,7 +361,7 @@ class GifskiProbe:
         rows, indices, palette, transparent, stride = level.pending
         level.pending = None
         height, width = level.screen.shape[:2]
-        trimmed = level.pending_bytes if rows is not None else 0
+        trimmed = level.pending_bytes
         level.bytes += stride * trimmed  # it stands for the frames the budget's stride skipped
         if not last or not trimmed:
             # gifski 1.7.1 does not store a last frame with nothing new either: its time goes
