@@ -213,7 +213,6 @@ class GifskiProbe:
         self._window: deque = deque()  # per frame in it: (rows changed from the one before, keeps)
         self._fed = 0  # frames in the ring so far (transparent fillers after the last included)
         self._out = 0  # frames denoised so far
-        self._frames: int | None = None  # how many frames there are, once ``ratios`` knows
         self._transparent_first = False
         self._prev: tuple[np.ndarray, np.ndarray] | None = None  # (RGBA, words): next to feed
         self._last_words: np.ndarray | None = None  # the words of the frame fed last
@@ -379,9 +378,9 @@ class GifskiProbe:
         (the cohort parity then read before the frame count moves)."""
         self._done = True
         self._feed(*self._prev, following=None)
-        self._frames = self._fed
+        frames = self._fed
         height = self._ring.shape[1]
-        while self._out < self._frames:
+        while self._out < frames:
             odd = self._fed % 2 == 1
             self._ring[self._fed % LOOKAHEAD] = 0
             self._window.append((np.ones(height, np.bool_), True))
