@@ -27,6 +27,8 @@ COLORS = (256, 64, 16)
 FRAME_KEEP = (1.0, 0.8)
 # Inputs: GIF features free, lossy non-increasing, colors and frame_keep non-decreasing.
 MONOTONE = (0,) * len(GIF_FEATURES) + (-1, 1, 1)
+# An offset's correction as trained by default: free in lossy (the sum is made monotone).
+FREE_IN_LOSSY = (0,) * len(GIF_FEATURES) + (0, 1, 1)
 INTEGER_METADATA = {
     "orig_width": 640,
     "orig_height": 480,
@@ -91,14 +93,16 @@ def model_matrix(rows: pd.DataFrame, scaler: StandardScaler) -> tuple[np.ndarray
     return x, y
 
 
-def _regressor(n_estimators: int, monotone: bool) -> xgboost.XGBRegressor:
+def _regressor(n_estimators: int, monotone: bool | tuple[int, ...]) -> xgboost.XGBRegressor:
+    if monotone is True:
+        monotone = MONOTONE
     return xgboost.XGBRegressor(
         n_estimators=n_estimators,
         max_depth=3,
         learning_rate=0.3,
         n_jobs=1,
         random_state=0,
-        monotone_constraints=MONOTONE if monotone else None,
+        monotone_constraints=monotone or None,
     )
 
 
@@ -152,12 +156,14 @@ def build_test_models(
         offset = make_offset(MODEL_INPUTS, scaler)
         full = x[:, MODEL_INPUTS.index("colors")] >= 256
         correction = y[full] - lzw_offset(offset, x[full])
+        # A correction trained monotone in lossy (bundles before correction_levels).
         offset["regressor"] = _regressor(n_estimators, monotone=True).fit(x[full], correction)
         bundles["gifsicle"]["offset"] = offset
-    if "gifski" in bundles:  # an offset without colour counts: one row for every count
+    if "gifski" in bundles:  # no colour counts, and a correction free in lossy (the default)
         offset = make_offset(MODEL_INPUTS, scaler, engine="gifski")
         correction = y - lzw_offset(offset, x)
-        offset["regressor"] = _regressor(n_estimators, monotone=True).fit(x, correction)
+        offset["regressor"] = _regressor(n_estimators, FREE_IN_LOSSY).fit(x, correction)
+        offset["correction_levels"] = list(LOSSY)
         bundles["gifski"]["offset"] = offset
     facts = {
         "dataset_version": f"test-dataset-{seed}",

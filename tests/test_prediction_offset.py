@@ -169,6 +169,41 @@ def test_offset_never_rises_with_fewer_colours_or_more_loss(lossy):
         assert np.all(np.diff(by_lossy) <= 0)
 
 
+class LossyBump:
+    """A correction of ``bump`` at exactly lossy ``at`` and 0 elsewhere: it rises with lossy."""
+
+    def __init__(self, at: float, bump: float) -> None:
+        self.at, self.bump = at, bump
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.where(x[:, -3] == self.at, self.bump, 0.0)
+
+
+def test_a_correction_free_in_lossy_is_capped_by_the_levels_below():
+    offset = make_offset(MODEL_INPUTS, Unscaled(), regressor=LossyBump(40, 0.5))
+    lossy = np.array([0, 20, 30, 40, 50, 60, 90, 120, 200])
+    estimate = lzw_offset(offset, rows(lossy))
+    # Without correction_levels the correction is added at the row's own level (it was
+    # trained monotone in lossy): this one lifts lossy 40 above lossy 20.
+    own = bundle_mod.offset_log_ratio(offset, rows(lossy))
+    np.testing.assert_allclose(own, estimate + np.where(lossy == 40, 0.5, 0.0))
+    assert own[3] > own[1]
+    # With them: the sum at each level, capped by the levels below, linear in lossy between.
+    offset["correction_levels"] = [0, 20, 40, 60, 80, 100, 120]
+    got = bundle_mod.offset_log_ratio(offset, rows(lossy))
+    expected = estimate.copy()
+    expected[[2, 3]] = estimate[1]  # 40 capped by 20; 30 between 20 and the capped 40
+    expected[4] = (estimate[1] + estimate[5]) / 2  # 50: halfway between the capped 40 and 60
+    np.testing.assert_allclose(got, expected)
+    assert np.all(np.diff(got) <= 0)
+    # A dip at one level is kept there and caps the levels above it until they fall below it.
+    offset["regressor"] = LossyBump(40, -0.2)
+    dip = bundle_mod.offset_log_ratio(offset, rows(lossy))
+    at_40 = estimate[3] - 0.2
+    assert estimate[5] > at_40 > estimate[7]
+    np.testing.assert_allclose(dip[[0, 1, 3, 5, 7]], [*estimate[[0, 1]], at_40, at_40, estimate[7]])
+
+
 def test_offset_unscales_the_inputs_with_the_datasets_scaler(corpus):
     table, scaler, _ = corpus
     offset = make_offset(MODEL_INPUTS, scaler)
@@ -189,7 +224,10 @@ def test_gifsicle_gets_an_offset_model_and_the_probed_colours_use_it(corpus):
     predicted = bundle_mod.predict_log_ratio(trained.bundle, x)
     full = x[:, -2] >= 16
     assert full.any()
-    corrected = lzw_offset(offset, x) + offset["regressor"].predict(x)
+    # The correction is free in lossy; the sum is made monotone over the trained levels.
+    train_levels = sorted(table.loc[table["split"] == "train", "lossy"].unique())
+    assert offset["correction_levels"] == train_levels
+    corrected = bundle_mod.offset_log_ratio(offset, x)
     np.testing.assert_allclose(predicted[full], corrected[full])
     # Below 16 colours: the formulation's prediction, never above the offset one.
     trees = bundle_mod.formulation_log_ratio(trained.bundle, x)
@@ -238,16 +276,29 @@ def test_native_files_and_the_card_rebuild_the_prediction(corpus, tmp_path):
     grid = raw[:, 1:].reshape(len(x), len(spec["colors"]), len(spec["levels"]))
     grid = np.minimum.accumulate(np.minimum.accumulate(grid, axis=2), axis=1)
     log2_colors = np.log2(spec["colors"])[::-1]
-    drop = np.array(
-        [
-            np.interp(
-                np.log2(c), log2_colors, [np.interp(lv, spec["levels"], g) for g in cells][::-1]
-            )
-            for lv, c, cells in zip(x[:, -3], x[:, -2], grid, strict=True)
-        ]
-    )
+
+    def drop(at: np.ndarray) -> np.ndarray:
+        return np.array(
+            [
+                np.interp(
+                    np.log2(c), log2_colors, [np.interp(lv, spec["levels"], g) for g in cells][::-1]
+                )
+                for lv, c, cells in zip(at[:, -3], at[:, -2], grid, strict=True)
+            ]
+        )
+
+    correction = booster(entry["boosters"]["offset"])
+
+    def full_at(lossy: float) -> np.ndarray:
+        at = x.copy()
+        at[:, -3] = lossy
+        return np.log(2) * (raw[:, 0] + drop(at)) + correction.predict(xgboost.DMatrix(at))
+
+    # The sums at the card's correction levels, each capped by the ones below, linear between.
+    knots = spec["correction_levels"]
+    sums = np.minimum.accumulate(np.stack([full_at(k) for k in knots], axis=1), axis=1)
+    full = np.array([np.interp(lv, knots, row) for lv, row in zip(x[:, -3], sums, strict=True)])
     matrix = xgboost.DMatrix(x)
-    full = np.log(2) * (raw[:, 0] + drop) + booster(entry["boosters"]["offset"]).predict(matrix)
     assert entry["formulation"] == "joint" or len(entry["boosters"]) > 2
     if entry["formulation"] == "joint":
         trees = booster(entry["boosters"]["all"]).predict(matrix)
@@ -270,8 +321,7 @@ def test_an_offset_without_colour_counts_trains_exports_and_loads(corpus, tmp_pa
     assert offset["features"] == list(offset_features(engine))
     x = model_matrix(renders, scaler)
     predicted = bundle_mod.predict_log_ratio(trained.bundle, x)
-    corrected = lzw_offset(offset, x) + offset["regressor"].predict(x)
-    np.testing.assert_allclose(predicted, corrected)
+    np.testing.assert_allclose(predicted, bundle_mod.offset_log_ratio(offset, x))
     card = export(trained.bundle, scaler, tmp_path)
     assert card.engines[engine]["offset"]["colors"] == []
     loaded = load_models(tmp_path / "models").bundles[engine]
@@ -309,6 +359,8 @@ def test_auto_keeps_the_correction_only_when_it_lowers_the_val_error(corpus):
     val = table[table["split"] == "val"]
     x = model_matrix(val, scaler)
     bundle = copy.deepcopy(trained.bundle)
+    # ExactResidual answers the val rows at their own levels only: no sums at other levels.
+    del bundle["offset"]["correction_levels"]
     # A correction far off every render is dropped, and the note says so.
     bundle["offset"]["regressor"] = xgboost.XGBRegressor(
         n_estimators=1, max_depth=1, base_score=2.0

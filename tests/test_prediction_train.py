@@ -50,6 +50,13 @@ def trained(table, scaler):
     }
 
 
+@pytest.fixture(scope="module")
+def correction_on(table, scaler):
+    """gifsicle with the offset's correction kept whatever val says (free in lossy)."""
+    config = TrainConfig(offset_correction="on", **EARLY)
+    return train_engine(table, scaler, "gifsicle", config)
+
+
 def _random_inputs(table, scaler, n: int, seed: int) -> np.ndarray:
     """Scaled GIF feature rows: real GIFs' rows, and random ones (some inputs missing)."""
     rng = np.random.default_rng(seed)
@@ -75,7 +82,7 @@ def _grid_predictions(bundle, gifs: np.ndarray, axis: str, grid: np.ndarray, see
     return out
 
 
-@pytest.mark.parametrize("formulation", FORMULATIONS)
+@pytest.mark.parametrize("formulation", [*FORMULATIONS, "correction_on"])
 @pytest.mark.parametrize(
     ("axis", "grid", "sign"),
     [
@@ -85,14 +92,29 @@ def _grid_predictions(bundle, gifs: np.ndarray, axis: str, grid: np.ndarray, see
     ],
 )
 def test_curves_are_monotone_on_random_inputs(
-    trained, table, scaler, formulation, axis, grid, sign
+    trained, correction_on, table, scaler, formulation, axis, grid, sign
 ):
     gifs = _random_inputs(table, scaler, n=300, seed=1)
-    pred = _grid_predictions(trained[formulation].bundle, gifs, axis, grid, seed=2)
+    model = correction_on if formulation == "correction_on" else trained[formulation]
+    pred = _grid_predictions(model.bundle, gifs, axis, grid, seed=2)
     steps = np.diff(pred, axis=1) * sign
     assert (steps >= 0).all(), f"{formulation}: not monotone in {axis}"
     if axis == "lossy":
         assert (steps > 0).any()  # the curves do fall: not a constant model
+
+
+def test_the_offset_correction_is_free_in_lossy_and_summed_over_the_trained_levels(
+    correction_on, table
+):
+    offset = correction_on.bundle["offset"]
+    constraints = offset["regressor"].get_params()["monotone_constraints"]
+    assert constraints[MODEL_INPUTS.index("lossy")] == 0
+    assert constraints[MODEL_INPUTS.index("colors")] == 1
+    assert offset["correction_levels"] == sorted(LOSSY)
+    monotone = TrainConfig(offset_correction="on", offset_correction_lossy="monotone", **EARLY)
+    old_style = train_engine(table, fit_scaler(table), "gifsicle", monotone).bundle["offset"]
+    assert "correction_levels" not in old_style
+    assert old_style["regressor"].get_params()["monotone_constraints"][-3] == -1
 
 
 def test_training_is_deterministic(table, scaler):

@@ -17,8 +17,9 @@ Formulations (chosen per engine by validation score, see docs/models.md):
 Either may carry an ``offset`` model (``bundle["offset"]``, for gifsicle and ffmpeg by
 default): from 16 colours up the prediction is GifLab's own estimate of the engine's output
 (``lzw_offset``: the GIF re-encoded losslessly, times the engine's probes' drop at the row's
-colours and level) plus one more monotone regressor's correction; below 16 colours it is the formulation's
-prediction, capped by the offset one, so curves stay monotone in lossy, colours and frames kept
+colours and level) plus one more regressor's correction (made monotone in lossy over the
+trained levels: ``offset_log_ratio``); below 16 colours it is the formulation's prediction,
+capped by the offset one, so curves stay monotone in lossy, colours and frames kept
 (docs/models.md, "The LZW offset").
 """
 
@@ -203,8 +204,26 @@ def _interpolate(values: np.ndarray, knots: np.ndarray, at: np.ndarray) -> np.nd
 
 
 def offset_log_ratio(offset: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
-    """The full-colour prediction: ``lzw_offset`` plus the correction regressor."""
-    return lzw_offset(offset, x) + np.asarray(offset["regressor"].predict(x), dtype=np.float64)
+    """The full-colour prediction: ``lzw_offset`` plus the correction regressor.
+
+    With ``offset["correction_levels"]`` (a correction free in lossy) the sum is taken at each
+    of those levels, each level capped by the ones below, and interpolated linearly in lossy
+    between them (held outside): monotone in lossy by construction. Without, the correction is
+    itself monotone in lossy and is added at the row's own level.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    knots = offset.get("correction_levels")
+    if not knots:
+        return lzw_offset(offset, x) + np.asarray(offset["regressor"].predict(x), dtype=np.float64)
+    knots = np.asarray(knots, dtype=np.float64)
+    at_knots = np.repeat(x[None], len(knots), axis=0)  # (levels, rows, inputs)
+    at_knots[:, :, -3] = knots[:, None]
+    flat = at_knots.reshape(-1, x.shape[1])
+    total = lzw_offset(offset, flat) + np.asarray(
+        offset["regressor"].predict(flat), dtype=np.float64
+    )
+    total = np.minimum.accumulate(total.reshape(len(knots), len(x)).T, axis=1)
+    return _interpolate(total, knots, x[:, -3])
 
 
 def model_inputs(scaler: Any, gif_features: np.ndarray, variants: np.ndarray) -> np.ndarray:

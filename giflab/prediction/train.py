@@ -165,8 +165,13 @@ def _offset_model(
     if config.offset_correction == "off":
         offset["regressor"] = zero_correction(xy(train)[0])
         return offset, None
+    constraints = _constraints(False)
+    if config.offset_correction_lossy == "free":
+        # Free in lossy: the sum is made monotone over the trained levels (offset_log_ratio).
+        constraints = _constraints(True)
+        offset["correction_levels"] = sorted(int(v) for v in train["lossy"].unique())
     offset["regressor"], best = _fit(
-        config, xy(train), xy(val) if val is not None else None, _constraints(False)
+        config, xy(train), xy(val) if val is not None else None, constraints
     )
     return offset, best
 
