@@ -224,9 +224,9 @@ def test_gifsicle_gets_an_offset_model_and_the_probed_colours_use_it(corpus):
     predicted = bundle_mod.predict_log_ratio(trained.bundle, x)
     full = x[:, -2] >= 16
     assert full.any()
-    # The correction is free in lossy; the sum is made monotone over the trained levels.
-    train_levels = sorted(table.loc[table["split"] == "train", "lossy"].unique())
-    assert offset["correction_levels"] == train_levels
+    # The correction is free in lossy; the sum is made monotone over the trained and probed levels.
+    train_levels = set(table.loc[table["split"] == "train", "lossy"].unique())
+    assert offset["correction_levels"] == sorted(train_levels | set(offset["levels"]))
     corrected = bundle_mod.offset_log_ratio(offset, x)
     np.testing.assert_allclose(predicted[full], corrected[full])
     # Below 16 colours: the formulation's prediction, never above the offset one.

@@ -110,7 +110,9 @@ def test_the_offset_correction_is_free_in_lossy_and_summed_over_the_trained_leve
     constraints = offset["regressor"].get_params()["monotone_constraints"]
     assert constraints[MODEL_INPUTS.index("lossy")] == 0
     assert constraints[MODEL_INPUTS.index("colors")] == 1
-    assert offset["correction_levels"] == sorted(LOSSY)
+    # The trained levels and the probed ones (gifsicle's 20 and 60 are not trained here).
+    assert offset["correction_levels"] == sorted({*LOSSY, *offset["levels"]})
+    assert set(offset["correction_levels"]) > set(LOSSY)
     monotone = TrainConfig(offset_correction="on", offset_correction_lossy="monotone", **EARLY)
     old_style = train_engine(table, fit_scaler(table), "gifsicle", monotone).bundle["offset"]
     assert "correction_levels" not in old_style

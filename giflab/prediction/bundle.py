@@ -18,9 +18,9 @@ Either may carry an ``offset`` model (``bundle["offset"]``, for gifsicle and ffm
 default): from 16 colours up the prediction is GifLab's own estimate of the engine's output
 (``lzw_offset``: the GIF re-encoded losslessly, times the engine's probes' drop at the row's
 colours and level) plus one more regressor's correction (made monotone in lossy over the
-trained levels: ``offset_log_ratio``); below 16 colours it is the formulation's prediction,
-capped by the offset one, so curves stay monotone in lossy, colours and frames kept
-(docs/models.md, "The LZW offset").
+trained and probed levels: ``offset_log_ratio``); below 16 colours it is the formulation's
+prediction, capped by the offset one, so curves stay monotone in lossy, colours and frames
+kept (docs/models.md, "The LZW offset").
 """
 
 from __future__ import annotations

@@ -167,9 +167,11 @@ def _offset_model(
         return offset, None
     constraints = _constraints(False)
     if config.offset_correction_lossy == "free":
-        # Free in lossy: the sum is made monotone over the trained levels (offset_log_ratio).
+        # Free in lossy: the sum is made monotone over the trained and the probed levels
+        # (offset_log_ratio); the probed ones so that none of the estimate's knots is lost.
         constraints = _constraints(True)
-        offset["correction_levels"] = sorted(int(v) for v in train["lossy"].unique())
+        levels = {int(v) for v in train["lossy"].unique()} | set(offset["levels"])
+        offset["correction_levels"] = sorted(levels)
     offset["regressor"], best = _fit(
         config, xy(train), xy(val) if val is not None else None, constraints
     )
