@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
+import pickle
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -116,6 +119,42 @@ def screenshot_dir() -> Path:
 
 
 _SESSION_START = time.time()
+
+# ``extract_features`` of one corpus GIF costs seconds to a minute (the probes share one decode),
+# and several tests compare a feature family against an engine on the same GIFs. Each GIF's
+# result is computed once per session and shared by the xdist workers through a folder the
+# controller makes (the workers inherit its path in their environment) and removes at the end.
+FEATURE_CACHE_ENV = "GIFLAB_TEST_FEATURE_CACHE"
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput") or os.environ.get(FEATURE_CACHE_ENV):
+        return  # an xdist worker (or a nested session): the controller's folder is in use
+    folder = tempfile.mkdtemp(prefix="giflab-test-features-")
+    os.environ[FEATURE_CACHE_ENV] = folder
+
+    def remove() -> None:
+        os.environ.pop(FEATURE_CACHE_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    config.add_cleanup(remove)
+
+
+def corpus_features(path: Path):
+    """``extract_features(path)`` (no CLIP), computed once per test session for every worker."""
+    from giflab.features import extract_features
+
+    folder = os.environ.get(FEATURE_CACHE_ENV)
+    if not folder or not Path(folder).is_dir():
+        return extract_features(path)
+    cached = Path(folder) / f"{hashlib.sha256(Path(path).read_bytes()).hexdigest()}.pkl"
+    if cached.is_file():
+        return pickle.loads(cached.read_bytes())
+    result = extract_features(path)
+    partial = cached.with_name(f"{cached.stem}.{os.getpid()}.part")
+    partial.write_bytes(pickle.dumps(result))
+    os.replace(partial, cached)  # two workers at once: the same bytes, either wins
+    return result
 
 
 def pytest_terminal_summary(terminalreporter):

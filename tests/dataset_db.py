@@ -22,11 +22,11 @@ from giflab.compression import SweepTask, sweep_gif, variant_matrix
 from giflab.dataset.splits import split_of
 from giflab.engines import get_engine
 from giflab.engines.config import EngineConfig
-from giflab.features import FEATURES_VERSION, extract_features
+from giflab.features import FEATURES_VERSION
 from giflab.meta import metadata_record
 from giflab.schemas import CompressionRunV1, GifFeaturesV1
 from io_managers.sqlite_io_manager import write_rows
-from tests.conftest import good_corpus_gifs
+from tests.conftest import corpus_features, good_corpus_gifs
 
 VARIANTS = variant_matrix(lossy=(0, 80), colors=(256, 16), frame_keep=(1.0, 0.5))
 MAX_GIFS = 7
@@ -61,7 +61,7 @@ def dataset_db() -> Path:
     for i, (path, sha) in enumerate(zip(gifs, shas, strict=True)):
         rel = f"{NESTED_REL}/{path.name}" if i == 0 else path.name
         metadata.append(metadata_record(sha, [(str(path), rel)]))
-        result = extract_features(path)
+        result = corpus_features(path)
         features.append(
             GifFeaturesV1(
                 gif_sha=sha,

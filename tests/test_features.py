@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, good_corpus_gifs, varied_corpus_gifs
+from conftest import REPO, corpus_features, good_corpus_gifs, varied_corpus_gifs
 from PIL import Image, ImageDraw
 
 from giflab.features import (
@@ -182,7 +182,7 @@ def test_text_beats_photo_like_frames_on_text_density(tmp_path):
     assert photo < text / 4
     assert anime
     for p in anime:
-        assert extract_features(p)["text_density"] < text / 2, p.name
+        assert corpus_features(p)["text_density"] < text / 2, p.name
 
 
 ANIME_NO_CAPTIONS = tuple(
@@ -219,7 +219,7 @@ def check_ranges(values: dict) -> None:
 
 @pytest.mark.parametrize("path", varied_corpus_gifs(), ids=lambda p: p.name[:60])
 def test_corpus_features_are_finite_and_in_range(path):
-    check_ranges(extract_features(path))
+    check_ranges(corpus_features(path))
 
 
 # Varied on purpose: transparency, a long terminal recording, a photo-like clip, a 1-frame file.

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import decoded_pixels, good_corpus_gifs, installed_engine
+from conftest import corpus_features, decoded_pixels, good_corpus_gifs, installed_engine
 from PIL import Image
 from test_features_lossy_lzw import estimate, gradient
 
 from giflab.engines.base import SourceGif, Variant
 from giflab.engines.ffmpeg import ffmpeg_dropped_bits
-from giflab.features import extract_features, paletteuse
+from giflab.features import paletteuse
 from giflab.features.ffmpeg_probe import CODE_SIZE, FfmpegProbe
 from giflab.features.lzw import FRAME_BYTES, lzw_code_bits, stored_bytes
 from giflab.features.palettegen import FullHistogram, median_cut_palette, posterize_mask
@@ -234,7 +234,7 @@ def test_features_follow_the_ffmpeg_engine_on_real_gifs(tmp_path):
     assert len(gifs) >= 4
     errors: dict[tuple[int, int], list[float]] = {}
     for i, path in enumerate(gifs):
-        values = extract_features(path)
+        values = corpus_features(path)
         lossless = estimate(path, levels=()).total_bytes()
         for colors, lossy in ((256, 0), (64, 60), (16, 0)):
             assert (colors, lossy) in FFMPEG_PROBES

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import good_corpus_gifs
+from conftest import corpus_features, good_corpus_gifs
 from PIL import Image
 
 from giflab.features import extract_features, lzw
@@ -244,7 +244,7 @@ def test_the_feature_is_the_estimate():
     from giflab.features.sampling import LOSSY_PROBE_LEVELS, LOSSY_PROBE_PIXELS
 
     path = next(p for p in good_corpus_gifs() if 5 * 1024 < p.stat().st_size < 60 * 1024)
-    values = extract_features(path)
+    values = corpus_features(path)
     estimate = lossless_estimate(path, LOSSY_PROBE_LEVELS, LOSSY_PROBE_PIXELS)
     assert values["lzw_size_ratio"] == pytest.approx(
         np.log2(estimate.total_bytes() / path.stat().st_size)

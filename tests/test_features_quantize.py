@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import decoded_pixels, good_corpus_gifs
+from conftest import corpus_features, decoded_pixels, good_corpus_gifs
 from PIL import Image
 from test_features_lossy_lzw import estimate, gradient
 
@@ -172,7 +172,7 @@ def test_features_follow_gifsicle_colour_reduction_on_real_gifs():
     assert len(gifs) >= 4
     errors: dict[tuple[int, int], list[float]] = {}
     for path in gifs:
-        values = extract_features(path)
+        values = corpus_features(path)
         lossless = estimate(path, levels=()).total_bytes()
         for colors in (64, 16):
             for level in (0, LOSSY_PROBE_LEVELS[-1]):
