@@ -84,9 +84,10 @@ def abs_pct_errors(actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     return 100.0 * np.abs(np.asarray(predicted, dtype=np.float64) - actual) / actual
 
 
-def _constraints(lossy_fixed: bool) -> tuple[int, ...]:
-    # Inside a per-level model lossy is constant; its monotonicity comes from the min over levels.
-    signs = {**MONOTONE, "lossy": 0} if lossy_fixed else MONOTONE
+def _constraints(lossy_free: bool) -> tuple[int, ...]:
+    # Lossy unconstrained for a per-level model (lossy is constant inside it) and for a free
+    # offset correction: their monotonicity in lossy comes from the min or cap over levels.
+    signs = {**MONOTONE, "lossy": 0} if lossy_free else MONOTONE
     return tuple(signs.get(name, 0) for name in MODEL_INPUTS)
 
 
@@ -169,7 +170,7 @@ def _offset_model(
     if config.offset_correction_lossy == "free":
         # Free in lossy: the sum is made monotone over the trained and the probed levels
         # (offset_log_ratio); the probed ones so that none of the estimate's knots is lost.
-        constraints = _constraints(True)
+        constraints = _constraints(lossy_free=True)
         levels = {int(v) for v in train["lossy"].unique()} | set(offset["levels"])
         offset["correction_levels"] = sorted(levels)
     offset["regressor"], best = _fit(
