@@ -103,7 +103,7 @@ def test_curves_are_monotone_on_random_inputs(
         assert (steps > 0).any()  # the curves do fall: not a constant model
 
 
-def test_the_offset_correction_is_free_in_lossy_and_summed_over_the_trained_levels(
+def test_the_offset_correction_is_free_in_lossy_and_summed_over_trained_and_probed_levels(
     correction_on, table
 ):
     offset = correction_on.bundle["offset"]
