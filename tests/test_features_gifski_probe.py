@@ -117,6 +117,22 @@ def test_quantize_keeps_a_few_colours_exactly_and_adds_the_transparent_one():
     np.testing.assert_array_equal(opaque, picked[4:])  # no colour invented, none moved
 
 
+def test_a_transparent_surround_does_not_thin_a_later_frames_palette():
+    """libimagequant 4.0 (gifski's) weighs a pixel by its importance, transparent ones too,
+    and drops them as the fixed transparent colour; the C release weighs every transparent
+    pixel 2000 in the error budget, so a small change inside a cleared crop lost colours."""
+    rng = np.random.default_rng(7)
+    patch = rgba(rng.integers(0, 256, (6, 8, 3)).astype(np.uint8))
+    crop = np.zeros((40, 400, 4), np.uint8)
+    crop[17:23, 100:108] = patch
+    weights = np.zeros(crop.shape[:2], np.uint8)
+    weights[17:23, 100:108] = rng.integers(20, 256, (6, 8))
+    for quality in (85, 55):
+        alone = quantize(patch, quality, False, True, importance=weights[17:23, 100:108])[1]
+        inside = quantize(crop, quality, False, True, importance=weights)[1]
+        assert len(inside) == len(alone) > 0.5 * 48, quality
+
+
 def test_noise_under_the_motion_threshold_is_not_drawn():
     rng = np.random.default_rng(0)
     base = rng.integers(8, 248, (30, 40, 3)).astype(np.int16)

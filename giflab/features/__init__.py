@@ -62,7 +62,10 @@ FEATURE_NAMES = CLASSICAL_FEATURES + CLIP_FEATURES
 # 15: gifski_quality_ratio_<L> runs gifski 1.7's denoiser (five-frame look-ahead, median of a
 #     stay, the threshold alternating between two colour cohorts, importance) and stores what it
 #     marks important, repeated frames included (giflab.features.gifski_probe).
-FEATURES_VERSION = 15
+# 16: gifski_quality_ratio_<L> builds each palette from what libimagequant 4.0 counts: pixels
+#     weighed by their importance, no weight for the transparent ones (the C release's 2000
+#     per transparent pixel thinned a mostly cleared crop's palette); no target-quality fudge.
+FEATURES_VERSION = 16
 
 # Closed bounds every value lies in (documented per feature in docs/features.md).
 FEATURE_RANGES: dict[str, tuple[float, float]] = {

@@ -17,11 +17,14 @@ The engine (``giflab.engines.gifski``) gives gifski ``--quality Q`` (``gifski_qu
   83, on ``n % 5 >= (Q-80)/4`` of the stored frames above; at Q 100 libimagequant's remap
   against the screen does it);
 * **palette** per frame by libimagequant (the same library, its C release 2.x through the
-  ``imagequant`` package): target quality ``min(100, 4Q/3)`` (100 for the first frame), the
-  important pixels only (gifski passes the importance map as weights), transparency as a fixed
-  colour, Floyd-Steinberg at level ``max(0.2, Q/50 - 1)``. gifski 1.7 links libimagequant 4
-  (Rust), which keeps more colours at the same target: a target ``COLOR_QUALITY_SHRINK`` as far
-  from 100 and the same weight for every important pixel stand for that;
+  ``imagequant`` package): target quality ``min(100, 4Q/3)`` (100 for the first frame), each
+  pixel weighed by its importance (gifski passes the importance map), transparency as a fixed
+  colour, Floyd-Steinberg at level ``max(0.2, Q/50 - 1)``. gifski 1.7 links libimagequant 4.0
+  (Rust), whose histogram weighs a transparent pixel by its importance too and drops it as the
+  fixed colour, where the C release counts every transparent pixel with weight 2000 in the
+  error budget (capped at a tenth of the image): a later frame's crop, mostly cleared, lost
+  half its colours. So the C release is given what 4.0 counts: the important opaque pixels
+  as one row, with weightless filler for 4.0's cap (``histogram_strip``);
 * **what the screen already shows** is not drawn again: a pixel whose denoised colour is the one
   last drawn there is transparent, unless it is important (a stay's second chance) and its
   colour in the new palette is nearer to it than the screen's: libimagequant 4's remap against
@@ -70,8 +73,9 @@ from giflab.features.lzw import (
 # global table and the trailer (every image has a local table, counted with it); the NETSCAPE
 # loop extension when the source has a loop count (the engine passes it as --repeat).
 GIFSKI_HEADER_BYTES = 13 + 6 + 1
-# libimagequant 2.x keeps libimagequant 4's colour count at a target this much closer to 100
-COLOR_QUALITY_SHRINK = 0.6
+# libimagequant caps a colour's weight at a tenth of the image's pixels; 4.0 weighs a pixel
+# importance / 170, the C release importance / 128 (the same cap needs this many more pixels)
+CAP_AREA_SCALE = 170 / 128
 
 
 def color_quality(quality: int, first_frame: bool) -> int:
@@ -92,6 +96,29 @@ def gifsicle_loss(quality: int) -> int:
     return math.ceil((100 / 6 - quality / 6) ** 1.75)
 
 
+def histogram_strip(
+    rgba: np.ndarray, importance: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(pixels (1, N, 4), weights (N,)) that the C release counts as libimagequant 4.0 counts
+    ``rgba`` weighed by ``importance`` (None: 255 everywhere): the opaque pixels of nonzero
+    importance, then weightless filler up to the pixels that give the same cap; None when no
+    pixel counts."""
+    h, w = rgba.shape[:2]
+    weights = np.full((h, w), 255, np.uint8) if importance is None else importance
+    counted = (weights > 0) & (rgba[..., 3] >= 128)
+    n = int(np.count_nonzero(counted))
+    if not n:
+        return None
+    pixels = rgba[counted]
+    filler = max(0, round(h * w * CAP_AREA_SCALE) - n)  # weight 0: not in the histogram
+    strip = np.empty((1, n + filler, 4), np.uint8)
+    strip[0, :n] = pixels
+    strip[0, n:] = pixels[0]
+    strip_weights = np.zeros(n + filler, np.uint8)
+    strip_weights[:n] = weights[counted]
+    return strip, strip_weights
+
+
 def quantize(
     rgba: np.ndarray,
     quality: int,
@@ -102,30 +129,32 @@ def quantize(
 ):
     """(indices (H, W) uint8, palette (N, 4) uint8) of ``rgba`` quantised by libimagequant as
     gifski sets it up at ``quality``: ``importance`` weighs the pixels (0: ignored), ``screen``
-    is what the frame is drawn over (pixels it already shows may become transparent)."""
+    is what the frame is drawn over (pixels it already shows may become transparent). The
+    palette comes from ``histogram_strip``; the frame is remapped to it."""
     from imagequant._libimagequant import ffi, lib  # loaded with the first probe
 
     h, w = rgba.shape[:2]
     pixels = np.ascontiguousarray(rgba, dtype=np.uint8)
+    strip = histogram_strip(pixels, importance)
     attr = lib.liq_attr_create()
-    image = result = ffi.NULL
+    image = counted = result = ffi.NULL
     held = []  # buffers libimagequant reads until it is done
     try:
-        target = color_quality(quality, first_frame)
-        if not first_frame:
-            target = 100 - round((100 - target) * COLOR_QUALITY_SHRINK)
-        lib.liq_set_quality(attr, 0, target)
+        lib.liq_set_quality(attr, 0, color_quality(quality, first_frame))
         image = lib.liq_image_create_rgba(attr, ffi.from_buffer(pixels), w, h, 0.0)
-        if importance is not None:
-            weights = np.ascontiguousarray(importance, dtype=np.uint8)
-            held.append(weights)
+        source = image
+        if strip is not None:
+            held.extend(strip)
+            n = strip[1].size
+            counted = lib.liq_image_create_rgba(attr, ffi.from_buffer(strip[0]), n, 1, 0.0)
             lib.liq_image_set_importance_map(
-                image, ffi.from_buffer(weights), h * w, lib.LIQ_COPY_PIXELS
+                counted, ffi.from_buffer(strip[1]), n, lib.LIQ_COPY_PIXELS
             )
+            source = counted
         if transparency:
-            lib.liq_image_add_fixed_color(image, {"r": 0, "g": 0, "b": 0, "a": 0})
+            lib.liq_image_add_fixed_color(source, {"r": 0, "g": 0, "b": 0, "a": 0})
         out = ffi.new("liq_result**")
-        code = lib.liq_image_quantize(image, attr, out)
+        code = lib.liq_image_quantize(source, attr, out)
         if code != lib.LIQ_OK:
             raise RuntimeError(f"libimagequant failed to quantise a frame (code {code})")
         result = out[0]
@@ -146,6 +175,8 @@ def quantize(
     finally:
         if result != ffi.NULL:
             lib.liq_result_destroy(result)
+        if counted != ffi.NULL:
+            lib.liq_image_destroy(counted)
         if image != ffi.NULL:
             lib.liq_image_destroy(image)
         lib.liq_attr_destroy(attr)
@@ -309,9 +340,7 @@ class GifskiProbe:
             if not keeps:
                 level.screen[rows] = 0
             return 0
-        weights = None
-        if first or prev_keeps:  # libimagequant 4 weighs them more evenly than the C release
-            weights = np.where(level.importance[rows] > 0, np.uint8(255), np.uint8(0))
+        weights = level.importance[rows] if first or prev_keeps else None
         indices, palette = quantize(
             crop,
             level.quality,
