@@ -131,6 +131,11 @@ def test_a_transparent_surround_does_not_thin_a_later_frames_palette():
         alone = quantize(patch, quality, False, True, importance=weights[17:23, 100:108])[1]
         inside = quantize(crop, quality, False, True, importance=weights)[1]
         assert len(inside) == len(alone) > 0.5 * 48, quality
+    # Only pixels that turned transparent are important: the palette is the fixed colour alone.
+    weights = np.zeros(crop.shape[:2], np.uint8)
+    weights[:5, :50] = 30
+    indices, palette = quantize(crop, 70, False, True, importance=weights, screen=0 * crop)
+    assert palette.tolist() == [[0, 0, 0, 0]] and not indices.any()
 
 
 def test_noise_under_the_motion_threshold_is_not_drawn():

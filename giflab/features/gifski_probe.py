@@ -151,6 +151,12 @@ def quantize(
                 counted, ffi.from_buffer(strip[1]), n, lib.LIQ_COPY_PIXELS
             )
             source = counted
+        elif importance is not None:  # only transparent pixels count: the fixed colour alone
+            weights = np.ascontiguousarray(importance, dtype=np.uint8)
+            held.append(weights)
+            lib.liq_image_set_importance_map(
+                image, ffi.from_buffer(weights), h * w, lib.LIQ_COPY_PIXELS
+            )
         if transparency:
             lib.liq_image_add_fixed_color(source, {"r": 0, "g": 0, "b": 0, "a": 0})
         out = ffi.new("liq_result**")
