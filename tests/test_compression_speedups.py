@@ -36,6 +36,11 @@ REFERENCE = json.loads((Path(__file__).parent / "metrics_reference.json").read_t
 # mse (~2e-12, float64 summation order) and gmsd (~4e-9, OpenCV SIMD paths that depend on
 # memory alignment).
 TOLERANCE = 1e-6
+# ssimulacra2 is float32 through OpenCV's blur and resize, whose SIMD paths depend on the CPU:
+# the reference was made on a machine whose values the AVX2-only AMD EPYC of 2026-12-05 misses
+# by up to 0.33 points (cv2.setUseOptimized(False) moves them too). On one machine the prepared
+# and the per-call paths still agree to TOLERANCE (checked below).
+CPU_TOLERANCE = {"ssimulacra2": 0.5}
 
 
 def _renders() -> dict[tuple, list[dict]]:
@@ -63,10 +68,12 @@ def _render(key: tuple, tmp_path: Path) -> tuple[Path, Path, list[int]]:
     return path, out, frame_keep_indices(src.n_frames, keep)
 
 
-def _assert_close(got: dict, want: dict) -> None:
+def _assert_close(got: dict, want: dict, tolerance: dict | None = None) -> None:
+    """``got`` equals ``want`` metric by metric, to TOLERANCE or ``tolerance[metric]``."""
     assert tuple(got) == METRIC_NAMES
     for k in METRIC_NAMES:
-        assert got[k] == pytest.approx(want[k], rel=0, abs=TOLERANCE), k
+        allowed = (tolerance or {}).get(k, TOLERANCE)
+        assert got[k] == pytest.approx(want[k], rel=0, abs=allowed), k
     assert got["frames_compared"] == want["frames_compared"]
 
 
@@ -80,11 +87,11 @@ def test_prepared_source_reproduces_reference(key, tmp_path: Path):
             "render_frames": row["render_frames"],
             "render_colors": row["render_colors"],
         }
-        _assert_close(metrics, row["metrics"])
+        _assert_close(metrics, row["metrics"], CPU_TOLERANCE)
         if path.stat().st_size < 1_000_000:  # the large ones take seconds on this path
             # The path call (pyramids recomputed per pair, nothing cached), the separate count.
             path_metrics = compare_gifs(path, out, kept, max_frames=row["max_frames"])
-            _assert_close(path_metrics, row["metrics"])
+            _assert_close(path_metrics, metrics)
             assert describe_render(out) == counts
 
 
@@ -104,7 +111,7 @@ def test_sweep_rows_reproduce_reference(tmp_path: Path):
             want["render_frames"],
             want["render_colors"],
         )
-        _assert_close({k: getattr(run, k) for k in METRIC_NAMES}, want["metrics"])
+        _assert_close({k: getattr(run, k) for k in METRIC_NAMES}, want["metrics"], CPU_TOLERANCE)
 
 
 def _quantised(src: Path, dst: Path) -> Path:
