@@ -131,7 +131,14 @@ def test_a_transparent_surround_does_not_thin_a_later_frames_palette():
         alone = quantize(patch, quality, False, True, importance=weights[17:23, 100:108])[1]
         inside = quantize(crop, quality, False, True, importance=weights)[1]
         assert len(inside) == len(alone) > 0.5 * 48, quality
-    # Only pixels that turned transparent are important: the palette is the fixed colour alone.
+
+
+def test_a_crop_whose_important_pixels_all_turned_transparent_gets_the_fixed_colour_alone():
+    """libimagequant 4.0 drops those pixels as the fixed colour and counts nothing else, so
+    the crop's other colours are not in the palette."""
+    rng = np.random.default_rng(7)
+    crop = np.zeros((40, 400, 4), np.uint8)
+    crop[17:23, 100:108] = rgba(rng.integers(0, 256, (6, 8, 3)).astype(np.uint8))
     weights = np.zeros(crop.shape[:2], np.uint8)
     weights[:5, :50] = 30
     indices, palette = quantize(crop, 70, False, True, importance=weights, screen=0 * crop)
