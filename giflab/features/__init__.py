@@ -65,7 +65,9 @@ FEATURE_NAMES = CLASSICAL_FEATURES + CLIP_FEATURES
 # 16: gifski_quality_ratio_<L> builds each palette from what libimagequant 4.0 counts: pixels
 #     weighed by their importance, no weight for the transparent ones (the C release's 2000
 #     per transparent pixel thinned a mostly cleared crop's palette); no target-quality fudge.
-FEATURES_VERSION = 16
+# 17: gifski_quality_ratio_<L> lets a frame with something new redraw a stay's second-chance
+#     pixels in every row (not only the changed rows).
+FEATURES_VERSION = 17
 
 # Closed bounds every value lies in (documented per feature in docs/features.md).
 FEATURE_RANGES: dict[str, tuple[float, float]] = {

@@ -29,10 +29,12 @@ The engine (``giflab.engines.gifski``) gives gifski ``--quality Q`` (``gifski_qu
   last drawn there is transparent, unless it is important (a stay's second chance) and its
   colour in the new palette is nearer to it than the screen's: libimagequant 4's remap against
   the screen, which the C release here does not follow closely enough to be left to it;
-* **stored image**: the rows holding something new (gifski trims top and bottom only, never the
-  sides), the whole frame for the first and for the last one stored; a frame with nothing new
-  is dropped, the last one too (the 1.7.1 binary merges two identical frames into one image;
-  the 1.7.0 source would store it whole);
+* **stored image**: the rows holding something new and, on a cleared frame, every row with an
+  important pixel (a stay's second chance is redrawn wherever the new palette is nearer, far
+  from the change too); gifski trims top and bottom only, never the sides; the whole frame for
+  the first and for the last one stored; a frame with nothing new is dropped, second chances
+  or not, the last one too (the 1.7.1 binary merges two identical frames into one image; the
+  1.7.0 source would store it whole);
 * **encoder**: gifsicle's lossy LZW inside gifski below Q 100 at loss
   ``ceil((100/6 - Q/6)^1.75)`` (``giflab.features.lossy_lzw``), plain LZW at Q 100; a local
   colour table per image.

@@ -10,16 +10,22 @@ import numpy as np
 
 @numba.njit(cache=True, nogil=True)
 def new_rows(out, drawn, importance, top, bottom, clear):
-    """(start, stop) of the rows in ``top:bottom`` holding a pixel the screen does not show yet:
-    not the opaque colour last drawn there and, when the frame is ``clear``ed, important
-    (an important pixel turned transparent counts), else opaque; (0, 0) when there is none."""
-    start = stop = 0
+    """(start, stop) of the rows in ``top:bottom`` gifski may draw in: those holding a pixel the
+    screen does not show yet (not the opaque colour last drawn there and, when the frame is
+    ``clear``ed, important: an important pixel turned transparent counts; else opaque) and,
+    on a ``clear``ed frame with such a pixel, every row with an important pixel (a stay's
+    second chance is redrawn where the new palette is nearer); (0, 0) when nothing is new."""
+    start = stop = 0  # the rows with something new
+    first = last = -1  # the rows with an important pixel
     for y in range(top, bottom):
         for x in range(out.shape[1]):
             opaque = out[y, x, 3] >= 128
             if clear:
                 if importance[y, x] == 0:
                     continue
+                if first < 0:
+                    first = y
+                last = y
             elif not opaque:
                 continue
             if (
@@ -33,7 +39,9 @@ def new_rows(out, drawn, importance, top, bottom, clear):
             if stop == 0:
                 start = y
             stop = y + 1
-            break
+            break  # (on a cleared frame this pixel is important: the row is counted)
+    if clear and stop > 0:
+        return first, last + 1
     return start, stop
 
 
