@@ -63,7 +63,9 @@ IMAGEMAGICK_PROBES = tuple((c, lv) for c in FUZZ_PROBE_COLORS for lv in FUZZ_PRO
 # 40, 80 and 100 since version 12: gifski's knobs follow --quality along curves that a line
 # between the other levels missed by up to 5 % (natural cross-validated medians at 40 and 80).
 GIFSKI_PROBE_LEVELS = (0, 20, 40, 60, 80, 100, 120)
-GIFSKI_PROBE_PIXELS = 2_000_000
+# 8 M since version 17: a skipped frame leaves its exact colours on the probe's screens, so the
+# frame after it redraws too little; at 2 M long terminal recordings came out 16-26 % small.
+GIFSKI_PROBE_PIXELS = 8_000_000
 SPATIAL_FRAMES = 8  # frames the spatial and compressibility features average over
 TEMPORAL_PAIRS = 16  # consecutive (i, i + 1) pairs the temporal features average over
 CLIP_FRAMES = 4  # frames CLIP scores in one batch
