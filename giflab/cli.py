@@ -1,7 +1,8 @@
 """Command line: ``python -m giflab run|stats|doctor|train|export|predict``.
 
 Heavy imports (Dagster, torch, mlflow) happen inside the commands that need them, so ``--help``
-and ``stats`` start fast. Errors are one line naming the file; the process exits 130 after Ctrl-C.
+and ``stats`` start fast. Errors are one line naming the file; the process exits 130 after Ctrl-C
+(or SIGTERM).
 """
 
 from __future__ import annotations
@@ -124,8 +125,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _install_sigint() -> None:
-    """First Ctrl-C: finish active work, flush, exit 130. Second: stop at once."""
-    from giflab.parallel import STOP
+    """First Ctrl-C (or SIGTERM): finish active work, flush, exit 130. Second: stop at once."""
+    from giflab.parallel import INTERRUPTS, STOP
 
     def handler(signum, frame):
         if STOP.is_set():
@@ -133,7 +134,8 @@ def _install_sigint() -> None:
         STOP.set()
         print("\ninterrupted: finishing active work (Ctrl-C again to abort)", file=sys.stderr)
 
-    signal.signal(signal.SIGINT, handler)
+    for signum in INTERRUPTS:
+        signal.signal(signum, handler)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """Running per-GIF work on a pool of worker processes, stoppable between tasks.
 
-``STOP`` is set by the CLI's Ctrl-C handler: no new task starts, active ones finish and their
-results are returned, so the caller can flush them. Workers are started with ``spawn`` on every
+``STOP`` is set by the CLI's Ctrl-C (or SIGTERM) handler: no new task starts, active ones
+finish and their results are returned, so the caller can flush them. Workers are started with ``spawn`` on every
 OS (identical behaviour on Linux, macOS and Windows, and no fork of a threaded parent).
 
 Each ``map_tasks`` call starts its own pool, unless it runs inside ``shared_pool``: then every
@@ -24,6 +24,8 @@ from typing import Any
 from giflab.errors import GifLabError
 
 STOP = threading.Event()
+# What stops a run the way Ctrl-C does: SIGTERM too (`kill`, a service manager, a CI's cancel).
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 _shared: WorkerPool | None = None
 _progress_hook: Callable[[int], None] | None = None
 _total_hook: Callable[[int], None] | None = None
@@ -59,7 +61,7 @@ class MapResult:
 
 @contextmanager
 def stop_on_sigint(stop: threading.Event) -> Iterator[None]:
-    """While inside, Ctrl-C sets ``stop`` instead of raising (main thread only).
+    """While inside, Ctrl-C (or SIGTERM) sets ``stop`` instead of raising (main thread only).
 
     This also shields an in-process Dagster run, whose own handler would otherwise abandon the
     step (and the finished work in it) at its next checkpoint.
@@ -67,18 +69,20 @@ def stop_on_sigint(stop: threading.Event) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    previous = {signum: signal.getsignal(signum) for signum in INTERRUPTS}
+    for signum in INTERRUPTS:
+        signal.signal(signum, lambda *_: stop.set())
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @contextmanager
 def sigint_watch() -> Iterator[Callable[[], bool]]:
-    """Notice every SIGINT delivered while inside, whichever Python handler runs and even when
-    that handler's exception is lost; yields ``seen()``: has one arrived since the start?
+    """Notice every SIGINT or SIGTERM delivered while inside, whichever Python handler runs and
+    even when that handler's exception is lost; yields ``seen()``: has one arrived since the start?
 
     Dagster's own handler (installed while a run executes) raises an exception wherever the
     main thread is; raised inside a weakref callback or ``__del__`` it is only printed
@@ -99,7 +103,7 @@ def sigint_watch() -> Iterator[Callable[[], bool]]:
         nonlocal got
         try:
             while data := reader.recv(512):
-                got = got or signal.SIGINT in data
+                got = got or any(signum in data for signum in INTERRUPTS)
         except BlockingIOError:
             pass
         return got

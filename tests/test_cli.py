@@ -141,7 +141,20 @@ def test_dagster_cli_materialises_a_partition_on_the_same_instance(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigint_then_rerun_equals_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize(
+    "signum",
+    [
+        signal.SIGINT,
+        pytest.param(
+            signal.SIGTERM,
+            marks=pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM kills on Windows"),
+        ),
+    ],
+    ids=["sigint", "sigterm"],
+)
+def test_sigint_then_rerun_equals_an_uninterrupted_run(signum, tmp_path):
+    """Ctrl-C, or a SIGTERM (`kill`, a service manager): the active work finishes and is saved,
+    no further run starts, exit 130; the next run completes what is left."""
     gifs = sorted(GOOD, key=lambda p: p.stat().st_size)[:24]
     raw = _raw(tmp_path, gifs, with_bad=False)
     ref, cut = tmp_path / "ref", tmp_path / "cut"
@@ -171,7 +184,7 @@ def test_sigint_then_rerun_equals_an_uninterrupted_run(tmp_path):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not _rows_saved(cut / "giflab.db", "gif_metadata"):
         time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     done = _table(cut / "giflab.db", "SELECT gif_sha FROM gif_metadata")

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import sys
 
 import pytest
 
@@ -33,19 +34,29 @@ def test_a_task_that_kills_its_worker_is_blamed_and_the_rest_complete():
     assert not done.interrupted
 
 
-def test_sigint_watch_sees_a_signal_whose_handler_exception_was_lost():
+# os.kill with SIGTERM terminates the process on Windows, where no handler can run
+INTERRUPTS = [
+    "SIGINT",
+    pytest.param("SIGTERM", marks=pytest.mark.skipif(sys.platform == "win32", reason="kills")),
+]
+
+
+@pytest.mark.parametrize("signum", INTERRUPTS)
+def test_sigint_watch_sees_a_signal_whose_handler_exception_was_lost(signum):
     """Dagster's handler raises wherever the main thread is; inside a weakref callback that
-    exception is only printed. The watch still sees the signal (it reads the wakeup fd)."""
+    exception is only printed. The watch still sees the signal (it reads the wakeup fd), a
+    SIGTERM as a Ctrl-C."""
     import os
     import signal
 
     from giflab.parallel import sigint_watch
 
-    previous = signal.signal(signal.SIGINT, lambda *_: None)  # a handler that "loses" it
+    signum = getattr(signal, signum)
+    previous = signal.signal(signum, lambda *_: None)  # a handler that "loses" it
     try:
         with sigint_watch() as seen:
             assert not seen()
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
             for _ in range(100):  # the handler runs between bytecodes: give it a few
                 if seen():
                     break
@@ -53,7 +64,27 @@ def test_sigint_watch_sees_a_signal_whose_handler_exception_was_lost():
         with sigint_watch() as seen:
             assert not seen()  # a new watch starts clean
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signum, previous)
+
+
+@pytest.mark.parametrize("signum", INTERRUPTS)
+def test_a_signal_inside_stop_on_sigint_sets_stop_instead_of_raising(signum):
+    import os
+    import signal
+    import threading
+
+    from giflab.parallel import stop_on_sigint
+
+    signum = getattr(signal, signum)
+    before = signal.getsignal(signum)
+    stop = threading.Event()
+    with stop_on_sigint(stop):
+        os.kill(os.getpid(), signum)
+        for _ in range(100):  # the handler runs between bytecodes
+            if stop.is_set():
+                break
+    assert stop.is_set()
+    assert signal.getsignal(signum) is before  # restored on the way out
 
 
 _inits: list[str] = []  # in a worker: the initializer calls this process has seen
