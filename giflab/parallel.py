@@ -1,8 +1,9 @@
 """Running per-GIF work on a pool of worker processes, stoppable between tasks.
 
 ``STOP`` is set by the CLI's Ctrl-C (or SIGTERM) handler: no new task starts, active ones
-finish and their results are returned, so the caller can flush them. Workers are started with ``spawn`` on every
-OS (identical behaviour on Linux, macOS and Windows, and no fork of a threaded parent).
+finish and their results are returned, so the caller can flush them. Workers are started with
+``spawn`` on every OS (identical behaviour on Linux, macOS and Windows, and no fork of a
+threaded parent).
 
 Each ``map_tasks`` call starts its own pool, unless it runs inside ``shared_pool``: then every
 call with that many workers reuses one pool, whose workers import their modules only once.
@@ -82,7 +83,8 @@ def stop_on_sigint(stop: threading.Event) -> Iterator[None]:
 @contextmanager
 def sigint_watch() -> Iterator[Callable[[], bool]]:
     """Notice every SIGINT or SIGTERM delivered while inside, whichever Python handler runs and
-    even when that handler's exception is lost; yields ``seen()``: has one arrived since the start?
+    even when that handler's exception is lost; yields ``seen()``: has one arrived since the
+    start?
 
     Dagster's own handler (installed while a run executes) raises an exception wherever the
     main thread is; raised inside a weakref callback or ``__del__`` it is only printed
