@@ -69,8 +69,6 @@ def test_sigint_watch_sees_a_signal_whose_handler_exception_was_lost(signum):
 
 @pytest.mark.parametrize("signum", INTERRUPTS)
 def test_a_signal_inside_stop_on_sigint_sets_stop_instead_of_raising(signum):
-    import os
-    import signal
     import threading
 
     from giflab.parallel import stop_on_sigint
